@@ -1,0 +1,33 @@
+"""The SignCLIP model family in transformers' file layout (these files also travel to the Hub as remote code)."""
+
+from .configuration_signclip import SignCLIPConfig, SignCLIPPoseConfig, select_frame_indices
+from .feature_extraction_signclip import (
+    KEYPOINT_LAYOUTS,
+    CorruptPoseError,
+    DegeneratePoseError,
+    EmptyPoseError,
+    InvalidPoseError,
+    KeypointLayout,
+    NonFinitePoseError,
+    PoseLayoutError,
+    SignCLIPFeatureExtractor,
+    array_to_keypoints,
+    keypoints_to_features,
+    mirror_features,
+    read_keypoints,
+)
+from .modeling_signclip import (
+    SignCLIPForVideoClassification,
+    SignCLIPModel,
+    SignCLIPOutput,
+    SignCLIPPreTrainedModel,
+    signclip_loss,
+)
+from .processing_signclip import (
+    SIGN_LANGUAGES,
+    SPOKEN_LANGUAGES,
+    SignCLIPProcessor,
+    UnknownLanguageError,
+    format_prompt,
+    validate_prompt,
+)

@@ -1,0 +1,392 @@
+"""Pose preprocessing for SignCLIP: `.pose` files (pose-format) -> per-frame feature vectors (SPEC §1).
+
+A clip becomes a (frames, 3 × keypoints) float32 array: the layout's keypoints selected *by name*,
+normalized by the shoulders over the whole clip, legs hidden, missing points 0. Everything is
+vectorized over frames; `pose_format` is imported lazily (only for reading files) so that this module
+travels to the Hub as remote code.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Sequence, Union
+
+import numpy as np
+from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
+
+from .configuration_signclip import LONG_CLIP_POLICIES, select_frame_indices
+
+BODY_POINTS = (
+    "NOSE", "LEFT_EYE_INNER", "LEFT_EYE", "LEFT_EYE_OUTER", "RIGHT_EYE_INNER", "RIGHT_EYE", "RIGHT_EYE_OUTER",
+    "LEFT_EAR", "RIGHT_EAR", "MOUTH_LEFT", "MOUTH_RIGHT", "LEFT_SHOULDER", "RIGHT_SHOULDER", "LEFT_ELBOW",
+    "RIGHT_ELBOW", "LEFT_WRIST", "RIGHT_WRIST", "LEFT_PINKY", "RIGHT_PINKY", "LEFT_INDEX", "RIGHT_INDEX",
+    "LEFT_THUMB", "RIGHT_THUMB", "LEFT_HIP", "RIGHT_HIP", "LEFT_KNEE", "RIGHT_KNEE", "LEFT_ANKLE", "RIGHT_ANKLE",
+    "LEFT_HEEL", "RIGHT_HEEL", "LEFT_FOOT_INDEX", "RIGHT_FOOT_INDEX",
+)  # fmt: skip
+HAND_POINTS = (
+    "WRIST", "THUMB_CMC", "THUMB_MCP", "THUMB_IP", "THUMB_TIP", "INDEX_FINGER_MCP", "INDEX_FINGER_PIP",
+    "INDEX_FINGER_DIP", "INDEX_FINGER_TIP", "MIDDLE_FINGER_MCP", "MIDDLE_FINGER_PIP", "MIDDLE_FINGER_DIP",
+    "MIDDLE_FINGER_TIP", "RING_FINGER_MCP", "RING_FINGER_PIP", "RING_FINGER_DIP", "RING_FINGER_TIP",
+    "PINKY_MCP", "PINKY_PIP", "PINKY_DIP", "PINKY_TIP",
+)  # fmt: skip
+# MediaPipe FACEMESH_CONTOURS point indices, sorted ascending (128 points), as names in the .pose header.
+FACE_CONTOUR_POINTS = tuple(str(i) for i in (
+    0, 7, 10, 13, 14, 17, 21, 33, 37, 39, 40, 46, 52, 53, 54, 55, 58, 61, 63, 65, 66, 67, 70, 78, 80, 81, 82, 84,
+    87, 88, 91, 93, 95, 103, 105, 107, 109, 127, 132, 133, 136, 144, 145, 146, 148, 149, 150, 152, 153, 154, 155,
+    157, 158, 159, 160, 161, 162, 163, 172, 173, 176, 178, 181, 185, 191, 234, 246, 249, 251, 263, 267, 269, 270,
+    276, 282, 283, 284, 285, 288, 291, 293, 295, 296, 297, 300, 308, 310, 311, 312, 314, 317, 318, 321, 323, 324,
+    332, 334, 336, 338, 356, 361, 362, 365, 373, 374, 375, 377, 378, 379, 380, 381, 382, 384, 385, 386, 387, 388,
+    389, 390, 397, 398, 400, 402, 405, 409, 415, 454, 466,
+))  # fmt: skip
+LEG_POINTS = BODY_POINTS[25:]  # knees, ankles, heels, foot indices: hidden (SPEC §1 step 3)
+
+
+class InvalidPoseError(ValueError):
+    """A pose input that cannot become features; the message names the input and the problem."""
+
+    def __init__(self, source: str, problem: str):
+        self.source, self.problem = source, problem
+        super().__init__(f"{source}: {problem}")
+
+
+class CorruptPoseError(InvalidPoseError):
+    """Not a readable `.pose` file (truncated, another format, garbage bytes)."""
+
+
+class EmptyPoseError(InvalidPoseError):
+    """A clip with zero frames."""
+
+
+class PoseLayoutError(InvalidPoseError):
+    """The file's keypoint layout lacks components or points that the configured layout needs."""
+
+
+class NonFinitePoseError(InvalidPoseError):
+    """NaN or infinite coordinates on points that are marked as observed."""
+
+
+class DegeneratePoseError(InvalidPoseError):
+    """Normalization is impossible (no frame where both shoulders are seen, or they coincide)."""
+
+
+@dataclass(frozen=True)
+class KeypointLayout:
+    """Which keypoints become features, and how they are normalized.
+
+    `components` are (component name, point names) in feature order; `shoulders` the two
+    (component, point) pairs whose midpoint/distance normalize the clip (None: no normalization);
+    `hidden` points are zeroed; `mirror_pairs` name the components/points swapped by a mirror.
+    """
+
+    components: tuple[tuple[str, tuple[str, ...]], ...]
+    shoulders: tuple[tuple[str, str], tuple[str, str]] | None = None
+    hidden: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def num_points(self) -> int:
+        return sum(len(points) for _, points in self.components)
+
+    @property
+    def feature_dim(self) -> int:
+        return 3 * self.num_points
+
+    def flat_index(self, component: str, point: str) -> int:
+        offset = 0
+        for name, points in self.components:
+            if name == component:
+                return offset + points.index(point)
+            offset += len(points)
+        raise KeyError(f"{component}/{point} is not in this layout")
+
+    def mirror_permutation(self) -> np.ndarray:
+        """Point permutation that swaps left and right (hands, and LEFT_*/RIGHT_* body points).
+
+        Face contour points keep their place (their left/right pairing is not named in the file).
+        """
+        permutation = np.arange(self.num_points)
+        names = [(c, p) for c, points in self.components for p in points]
+        position = {name: i for i, name in enumerate(names)}
+        for i, (component, point) in enumerate(names):
+            swapped = (_swap_side(component), _swap_side(point))
+            if swapped in position:
+                permutation[i] = position[swapped]
+        return permutation
+
+
+def _swap_side(name: str) -> str:
+    if "LEFT" in name:
+        return name.replace("LEFT", "RIGHT")
+    return name.replace("RIGHT", "LEFT")
+
+
+KEYPOINT_LAYOUTS: dict[str, KeypointLayout] = {
+    # The released SignCLIP: 33 body + 128 face contour + 2 × 21 hand points = 203 points, 609 features.
+    "holistic": KeypointLayout(
+        components=(
+            ("POSE_LANDMARKS", BODY_POINTS),
+            ("FACE_LANDMARKS", FACE_CONTOUR_POINTS),
+            ("LEFT_HAND_LANDMARKS", HAND_POINTS),
+            ("RIGHT_HAND_LANDMARKS", HAND_POINTS),
+        ),
+        shoulders=(("POSE_LANDMARKS", "RIGHT_SHOULDER"), ("POSE_LANDMARKS", "LEFT_SHOULDER")),
+        hidden=tuple(("POSE_LANDMARKS", p) for p in LEG_POINTS),
+    ),
+    # FingerCLIP (SPEC §2): right hand only, 63 features, not normalized.
+    "right_hand": KeypointLayout(components=(("RIGHT_HAND_LANDMARKS", HAND_POINTS),)),
+}
+
+PoseInput = Union[str, os.PathLike, bytes, np.ndarray, Any]  # Any: a pose_format.Pose
+
+
+@lru_cache(maxsize=64)
+def _header_selection(
+    layout_name: str, header_key: tuple[tuple[str, tuple[str, ...], str], ...]
+) -> tuple[np.ndarray, np.ndarray] | str:
+    """(flat point indices into the file's points, coordinate dims) or the reason the file does not fit."""
+    layout = KEYPOINT_LAYOUTS[layout_name]
+    offsets, formats, lookup = {}, {}, {}
+    offset = 0
+    for name, points, fmt in header_key:
+        offsets[name], formats[name] = offset, fmt
+        lookup[name] = {p: i for i, p in enumerate(points)}
+        offset += len(points)
+    indices, problems = [], []
+    for name, points in layout.components:
+        if name not in lookup:
+            problems.append(f"no {name} component")
+            continue
+        missing = [p for p in points if p not in lookup[name]]
+        if missing:
+            shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+            problems.append(f"{name} lacks {len(missing)} of the {len(points)} points needed ({shown})")
+            continue
+        indices.extend(offsets[name] + lookup[name][p] for p in points)
+    if problems:
+        found = ", ".join(f"{name} ({len(points)} points, {fmt})" for name, points, fmt in header_key)
+        return (
+            f"keypoint layout does not fit the {layout_name!r} layout: {'; '.join(problems)}. "
+            f"The file has: {found}. Convert it to MediaPipe Holistic or choose a keypoint_layout it has."
+        )
+    fmt = formats[layout.components[0][0]]
+    coords = [c for c in fmt if c != "C"]
+    if not {"X", "Y", "Z"} <= set(coords):
+        return f"points are {fmt!r}; SignCLIP needs 3D (X, Y, Z) coordinates"
+    return np.asarray(indices, dtype=np.int64), np.asarray([coords.index(c) for c in "XYZ"], dtype=np.int64)
+
+
+def read_keypoints(source: PoseInput, layout_name: str = "holistic", name: str | None = None):
+    """Read one clip as the layout's raw keypoints.
+
+    Returns (points (T, K, 3) float32, confidence (T, K) float32, fps). Missing points have
+    confidence 0. Paths, bytes and `pose_format.Pose` objects are accepted; the first person is used.
+    """
+    name = name or _describe(source)
+    pose = _load_pose(source, name)
+    header_key = tuple((c.name, tuple(c.points), c.format) for c in pose.header.components)
+    selection = _header_selection(layout_name, header_key)
+    if isinstance(selection, str):
+        raise PoseLayoutError(name, selection)
+    point_index, dims = selection
+    data = np.asarray(pose.body.data.data if np.ma.isMaskedArray(pose.body.data) else pose.body.data)
+    if data.shape[0] == 0:
+        raise EmptyPoseError(name, "the clip has zero frames")
+    points = data[:, 0][:, point_index][..., dims].astype(np.float32, copy=False)
+    confidence = np.asarray(pose.body.confidence)[:, 0][:, point_index].astype(np.float32, copy=False)
+    return points, confidence, float(pose.body.fps)
+
+
+def _describe(source: PoseInput) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, (bytes, bytearray)):
+        return f"<{len(source)} bytes of .pose data>"
+    return f"<{type(source).__name__}>"
+
+
+def _load_pose(source: PoseInput, name: str):
+    from pose_format import Pose  # lazy: remote-code users need pose-format only to read files
+
+    if isinstance(source, Pose):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        if os.path.isdir(source):
+            raise CorruptPoseError(name, "is a directory, not a .pose file")
+        with open(source, "rb") as handle:
+            source = handle.read()
+    if isinstance(source, io.IOBase):
+        source = source.read()
+    if not isinstance(source, (bytes, bytearray)):
+        raise TypeError(f"{name}: expected a path, bytes, a pose_format.Pose or an array, got {type(source).__name__}")
+    if len(source) == 0:
+        raise CorruptPoseError(name, "the file is empty (0 bytes)")
+    try:
+        return Pose.read(bytes(source))
+    except Exception as error:  # pose-format raises struct/Value/Index/Unicode errors on bad bytes
+        raise CorruptPoseError(
+            name, f"not a readable .pose file (truncated or another format): {type(error).__name__}: {error}"
+        ) from None
+
+
+def keypoints_to_features(
+    points: np.ndarray, confidence: np.ndarray, layout_name: str = "holistic", name: str = "<array>"
+) -> np.ndarray:
+    """SPEC §1 steps 2-4 on raw keypoints: (T, K, 3) + (T, K) confidence -> (T, 3K) float32 features.
+
+    Normalization: subtract the mean shoulder midpoint over the frames where both shoulders are seen,
+    divide by the mean 3D shoulder distance where frames with a missing shoulder count as distance 0
+    (SPEC §1; pose-format 0.15's masked mean would instead skip those frames).
+    """
+    layout = KEYPOINT_LAYOUTS[layout_name]
+    if points.ndim != 3 or points.shape[1:] != (layout.num_points, 3):
+        raise PoseLayoutError(
+            name, f"expected keypoints of shape (frames, {layout.num_points}, 3) for the {layout_name!r} layout, "
+            f"got {tuple(points.shape)}",
+        )
+    if points.shape[0] == 0:
+        raise EmptyPoseError(name, "the clip has zero frames")
+    observed = confidence > 0
+    bad = observed & ~np.isfinite(points).all(axis=-1)
+    if bad.any():
+        frames = np.unique(np.nonzero(bad)[0])
+        raise NonFinitePoseError(
+            name, f"NaN or infinite coordinates on observed points in {len(frames)} frame(s), first frame {frames[0]}"
+        )
+    features = np.where(observed[..., None], points, 0).astype(np.float32)
+    if layout.shoulders is not None:
+        right, left = (layout.flat_index(*p) for p in layout.shoulders)
+        both = observed[:, right] & observed[:, left]
+        if not both.any():
+            raise DegeneratePoseError(name, "no frame has both shoulders; shoulder normalization is impossible")
+        right_xyz, left_xyz = features[:, right].astype(np.float64), features[:, left].astype(np.float64)
+        center = ((right_xyz + left_xyz) / 2)[both].mean(axis=0)
+        distance = np.where(both, np.linalg.norm(right_xyz - left_xyz, axis=-1), 0.0).mean()
+        if not distance > 0:
+            raise DegeneratePoseError(name, "the shoulders coincide in every frame (shoulder distance 0)")
+        features = ((features - center) / distance).astype(np.float32)
+        features[~observed] = 0
+    if layout.hidden:
+        features[:, [layout.flat_index(*p) for p in layout.hidden]] = 0
+    return features.reshape(features.shape[0], -1)
+
+
+def array_to_keypoints(array: np.ndarray, name: str = "<array>") -> tuple[np.ndarray, np.ndarray]:
+    """A (T, K, 3) array in layout order -> (points, confidence); NaN or all-zero points count as missing."""
+    array = np.asarray(array, dtype=np.float32)
+    if np.isinf(array).any():
+        raise NonFinitePoseError(name, "infinite coordinates in the array")
+    missing = np.isnan(array).any(axis=-1) | (array == 0).all(axis=-1)
+    return np.nan_to_num(array), (~missing).astype(np.float32)
+
+
+def mirror_features(features: np.ndarray, layout_name: str = "holistic") -> np.ndarray:
+    """Mirror (T, 3K) features: negate x and swap left/right points (missing points stay 0)."""
+    layout = KEYPOINT_LAYOUTS[layout_name]
+    points = features.reshape(features.shape[0], layout.num_points, 3)[:, layout.mirror_permutation()].copy()
+    points[..., 0] *= -1
+    return points.reshape(features.shape)
+
+
+class SignCLIPFeatureExtractor(FeatureExtractionMixin):
+    r"""Turns pose clips into `pose_values` (batch, frames, features) and `pose_attention_mask`.
+
+    Args:
+        keypoint_layout: a key of `KEYPOINT_LAYOUTS` ("holistic": 203 points / 609 features, as released).
+        max_frames: longest clip the model sees; longer clips follow `long_clip_policy`.
+        long_clip_policy: "subsample" (default: uniform over the whole clip) or "truncate".
+        padding: "longest" (pad to the longest clip in the batch) or "max_length" (pad to `max_frames`,
+            the original's scheme; same results, more compute).
+        mirror_left_handed: SPEC §1 test-time option: mirror a clip whose right hand never moves.
+    """
+
+    model_input_names = ["pose_values", "pose_attention_mask"]
+
+    def __init__(
+        self,
+        keypoint_layout: str = "holistic",
+        max_frames: int = 256,
+        long_clip_policy: str = "subsample",
+        padding: str = "longest",
+        mirror_left_handed: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if keypoint_layout not in KEYPOINT_LAYOUTS:
+            raise ValueError(f"keypoint_layout must be one of {sorted(KEYPOINT_LAYOUTS)}, got {keypoint_layout!r}")
+        if long_clip_policy not in LONG_CLIP_POLICIES:
+            raise ValueError(f"long_clip_policy must be one of {LONG_CLIP_POLICIES}, got {long_clip_policy!r}")
+        if padding not in ("longest", "max_length"):
+            raise ValueError(f"padding must be 'longest' or 'max_length', got {padding!r}")
+        self.keypoint_layout = keypoint_layout
+        self.max_frames = max_frames
+        self.long_clip_policy = long_clip_policy
+        self.padding = padding
+        self.mirror_left_handed = mirror_left_handed
+
+    @property
+    def feature_dim(self) -> int:
+        return KEYPOINT_LAYOUTS[self.keypoint_layout].feature_dim
+
+    def extract(self, pose: PoseInput, name: str | None = None) -> np.ndarray:
+        """One clip -> (frames, features), before the long-clip policy."""
+        name = name or _describe(pose)
+        if isinstance(pose, np.ndarray):
+            points, confidence = array_to_keypoints(pose, name)
+        else:
+            points, confidence, _ = read_keypoints(pose, self.keypoint_layout, name)
+        return self.features_from_keypoints(points, confidence, name)
+
+    def features_from_keypoints(self, points: np.ndarray, confidence: np.ndarray, name: str = "<array>") -> np.ndarray:
+        """Raw keypoints (as stored in a dataset) -> (frames, features), with the test-time mirror option."""
+        features = keypoints_to_features(points, confidence, self.keypoint_layout, name)
+        if self.mirror_left_handed and self._right_hand_still(features):
+            features = mirror_features(features, self.keypoint_layout)
+        return features
+
+    def _right_hand_still(self, features: np.ndarray) -> bool:
+        layout = KEYPOINT_LAYOUTS[self.keypoint_layout]
+        start = layout.flat_index("RIGHT_HAND_LANDMARKS", "WRIST") * 3
+        return bool(features[:, start : start + 3 * len(HAND_POINTS)].var(axis=0).max() == 0)
+
+    def fit_length(self, features: np.ndarray) -> np.ndarray:
+        return features[select_frame_indices(len(features), self.max_frames, self.long_clip_policy)]
+
+    def pad(self, clips: Sequence[np.ndarray], return_tensors: str | None = None) -> BatchFeature:
+        """Stack (T_i, D) clips into `pose_values` (B, T, D) and `pose_attention_mask` (B, T)."""
+        clips = [self.fit_length(np.asarray(c, dtype=np.float32)) for c in clips]
+        lengths = np.array([len(c) for c in clips])
+        width = self.max_frames if self.padding == "max_length" else int(lengths.max())
+        values = np.zeros((len(clips), width, clips[0].shape[-1]), dtype=np.float32)
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        values[mask] = np.concatenate(clips)
+        return BatchFeature(
+            {"pose_values": values, "pose_attention_mask": mask.astype(np.int64)}, tensor_type=return_tensors
+        )
+
+    def __call__(
+        self, poses: PoseInput | Sequence[PoseInput], return_tensors: str | None = None, **kwargs
+    ) -> BatchFeature:
+        if not isinstance(poses, (list, tuple)):
+            poses = [poses]
+        if len(poses) == 0:
+            raise ValueError("no poses given")
+        return self.pad([self.extract(pose) for pose in poses], return_tensors=return_tensors)
+
+
+__all__ = [
+    "SignCLIPFeatureExtractor",
+    "KeypointLayout",
+    "KEYPOINT_LAYOUTS",
+    "InvalidPoseError",
+    "CorruptPoseError",
+    "EmptyPoseError",
+    "PoseLayoutError",
+    "NonFinitePoseError",
+    "DegeneratePoseError",
+    "read_keypoints",
+    "keypoints_to_features",
+    "array_to_keypoints",
+    "mirror_features",
+]

