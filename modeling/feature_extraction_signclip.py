@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Sequence, Union
 
 import numpy as np
@@ -100,6 +100,17 @@ class KeypointLayout:
                 return offset + points.index(point)
             offset += len(points)
         raise KeyError(f"{component}/{point} is not in this layout")
+
+    @cached_property
+    def shoulder_indices(self) -> tuple[int, int] | None:
+        return None if self.shoulders is None else tuple(self.flat_index(*p) for p in self.shoulders)
+
+    @cached_property
+    def kept_points(self) -> np.ndarray:
+        """(K,) bool: False for the hidden points."""
+        kept = np.ones(self.num_points, dtype=bool)
+        kept[[self.flat_index(*p) for p in self.hidden]] = False
+        return kept
 
     def mirror_permutation(self) -> np.ndarray:
         """Point permutation that swaps left and right (hands, and LEFT_*/RIGHT_* body points).
@@ -193,7 +204,8 @@ def read_keypoints(source: PoseInput, layout_name: str = "holistic", name: str |
     data = np.asarray(pose.body.data.data if np.ma.isMaskedArray(pose.body.data) else pose.body.data)
     if data.shape[0] == 0:
         raise EmptyPoseError(name, "the clip has zero frames")
-    points = data[:, 0][:, point_index][..., dims].astype(np.float32, copy=False)
+    points = data[:, 0, point_index]
+    points = (points[..., :3] if np.array_equal(dims, (0, 1, 2)) else points[..., dims]).astype(np.float32)
     confidence = np.asarray(pose.body.confidence)[:, 0][:, point_index].astype(np.float32, copy=False)
     return points, confidence, float(pose.body.fps)
 
@@ -248,27 +260,27 @@ def keypoints_to_features(
     if points.shape[0] == 0:
         raise EmptyPoseError(name, "the clip has zero frames")
     observed = confidence > 0
-    bad = observed & ~np.isfinite(points).all(axis=-1)
-    if bad.any():
-        frames = np.unique(np.nonzero(bad)[0])
-        raise NonFinitePoseError(
-            name, f"NaN or infinite coordinates on observed points in {len(frames)} frame(s), first frame {frames[0]}"
-        )
-    features = np.where(observed[..., None], points, 0).astype(np.float32)
-    if layout.shoulders is not None:
-        right, left = (layout.flat_index(*p) for p in layout.shoulders)
+    finite = np.isfinite(points)
+    if not finite.all():
+        bad = observed & ~finite.all(axis=-1)
+        if bad.any():
+            frames = np.unique(np.nonzero(bad)[0])
+            raise NonFinitePoseError(
+                name, f"NaN or infinite coordinates on observed points in {len(frames)} frame(s), first frame {frames[0]}"
+            )
+    keep = (observed & layout.kept_points)[..., None]  # missing and hidden points end up exactly 0
+    features = np.where(keep, points, np.float32(0))
+    if layout.shoulder_indices is not None:
+        right, left = layout.shoulder_indices
         both = observed[:, right] & observed[:, left]
         if not both.any():
             raise DegeneratePoseError(name, "no frame has both shoulders; shoulder normalization is impossible")
-        right_xyz, left_xyz = features[:, right].astype(np.float64), features[:, left].astype(np.float64)
-        center = ((right_xyz + left_xyz) / 2)[both].mean(axis=0)
-        distance = np.where(both, np.linalg.norm(right_xyz - left_xyz, axis=-1), 0.0).mean()
+        right_xyz, left_xyz = points[:, right].astype(np.float64), points[:, left].astype(np.float64)
+        center = ((right_xyz + left_xyz)[both] / 2).mean(axis=0)
+        distance = np.sqrt(((right_xyz - left_xyz)[both] ** 2).sum(axis=-1)).sum() / len(points)
         if not distance > 0:
             raise DegeneratePoseError(name, "the shoulders coincide in every frame (shoulder distance 0)")
-        features = ((features - center) / distance).astype(np.float32)
-        features[~observed] = 0
-    if layout.hidden:
-        features[:, [layout.flat_index(*p) for p in layout.hidden]] = 0
+        features = (features - center.astype(np.float32)) * (keep / np.float32(distance))
     return features.reshape(features.shape[0], -1)
 
 

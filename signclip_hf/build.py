@@ -75,12 +75,13 @@ def build_model(spec: ModelSpec) -> SignCLIPModel:
         projection_dim=spec.projection_dim,
     )
     model = SignCLIPModel(config)
-    text_model = AutoModel.from_pretrained(text_path, add_pooling_layer=False)
-    model.text_model.load_state_dict(text_model.state_dict())
+    # SignCLIP towers have no pooler (embeddings are mean-pooled): drop the checkpoint's pooler weights
+    text_state = {k: v for k, v in AutoModel.from_pretrained(text_path).state_dict().items() if not k.startswith("pooler.")}
+    model.text_model.load_state_dict(text_state)
     if spec.init_pose_from_text:
         state = {
             key: value
-            for key, value in text_model.state_dict().items()
+            for key, value in text_state.items()
             if not key.startswith("encoder.layer.") or int(key.split(".")[2]) < spec.pose_layers
         }
         model.pose_model.bert.load_state_dict(state)

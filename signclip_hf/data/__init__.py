@@ -1,5 +1,30 @@
-"""Pose datasets: `.pose` folders -> `datasets`, augmentation, batching."""
+"""Pose datasets: `.pose` folders -> `datasets`, splits, augmentation, batching, and the Hub."""
 
+from .augment import AugmentationConfig, PoseAugmentation
+from .build import BuildReport, SkippedFile, build_dataset, dataset_features, load_saved
 from .collate import SignCLIPCollator, prompt_for_row
+from .hub import load_pose_dataset, push_pose_dataset, render_dataset_card
+from .rows import PoseRows
+from .sampler import LengthGroupedBatchSampler, LengthGroupedSampler, padding_waste
+from .splits import signer_independent_split, split_by_column
 
-__all__ = ["SignCLIPCollator", "prompt_for_row"]
+__all__ = [
+    "AugmentationConfig",
+    "BuildReport",
+    "LengthGroupedBatchSampler",
+    "LengthGroupedSampler",
+    "PoseAugmentation",
+    "PoseRows",
+    "SignCLIPCollator",
+    "SkippedFile",
+    "build_dataset",
+    "dataset_features",
+    "load_pose_dataset",
+    "load_saved",
+    "padding_waste",
+    "prompt_for_row",
+    "push_pose_dataset",
+    "render_dataset_card",
+    "signer_independent_split",
+    "split_by_column",
+]

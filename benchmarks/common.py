@@ -1,0 +1,68 @@
+"""Shared benchmark helpers: data discovery, timing, matmul peak, and the table + JSON report."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def gesture_files(limit: int | None = None) -> list[Path]:
+    """The 1,690 real gesture clips of ../shared/data, or the bundled 120 when it is absent."""
+    from signclip_hf.sample_data import GESTURES_DIR
+
+    root = SHARED_DATA / "gestures" if (SHARED_DATA / "gestures").is_dir() else GESTURES_DIR
+    return sorted(root.rglob("*.pose"))[:limit]
+
+
+def best_time(function: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
+    """Fastest wall time of `repeats` runs (seconds), after `warmup` runs."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def matmul_flops_per_second(dtype: torch.dtype = torch.float32, size: int = 2048) -> float:
+    """FLOP/s of a large square matmul at `dtype`: the machine's practical peak for MFU ratios."""
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
+    seconds = best_time(lambda: a @ b, repeats=5)
+    return 2 * size**3 / seconds
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> str:
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+
+
+def report(title: str, rows: list[dict], extra: dict | None = None) -> None:
+    """Print rows as an aligned table, then one JSON line with everything."""
+    print(f"\n## {title}  ({machine()})")
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    cells = [[_fmt(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+    print(json.dumps({"benchmark": title, "rows": rows, **(extra or {})}))
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)

@@ -1,0 +1,165 @@
+"""Pipelines for SignCLIP poses; this file travels to the Hub with the model (custom pipeline code).
+
+- `ZeroShotSignClassificationPipeline` ("zero-shot-sign-classification"): a pose + candidate glosses
+  (+ spoken/sign language codes) -> labels ranked by softmax over the raw SignCLIP scores.
+- `SignClassificationPipeline` ("sign-classification"): a fine-tuned ISLR model
+  (`SignCLIPForVideoClassification`) -> the standard `[{"label", "score"}]` over `config.id2label`.
+- `PoseFeatureExtractionPipeline` ("pose-feature-extraction"): a pose -> its embedding.
+
+Poses may be `.pose` paths, `.pose` bytes, `pose_format.Pose` objects or (frames, 203, 3) arrays.
+`save_pretrained` also writes the processor (transformers' `Pipeline.save_pretrained` does not, SPEC §5)
+and records the pipeline in `config.custom_pipelines`, so that
+`pipeline(model=directory_or_repo, trust_remote_code=True)` rebuilds it without this package installed.
+Only torch/transformers/numpy and sibling files are imported (remote-code rule, SPEC §5).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from transformers import Pipeline
+from transformers.dynamic_module_utils import custom_object_save
+
+from .processing_signclip import format_prompt
+
+
+class _PosePipeline(Pipeline):
+    """Shared plumbing: pose preprocessing and a save that keeps everything the pipeline needs."""
+
+    task_name: str = ""
+    auto_class: str = "AutoModel"  # transformers Auto class that loads the model for this pipeline
+    _load_processor = None
+    _load_feature_extractor = None
+    _load_tokenizer = False
+    _load_image_processor = False
+    _load_video_processor = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.feature_extractor is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a SignCLIP processor or feature extractor: save one next to the model"
+            )
+
+    def _pose_inputs(self, pose: Any) -> dict[str, torch.Tensor]:
+        return dict(self.feature_extractor([pose], return_tensors="pt"))
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        """Model + processor (or feature extractor) + this pipeline's code, registered in `config.custom_pipelines`."""
+        os.makedirs(save_directory, exist_ok=True)
+        module = type(self).__module__.split(".")[-1]
+        self.model.config.custom_pipelines = {
+            self.task_name: {"impl": f"{module}.{type(self).__name__}", "pt": [self.auto_class], "type": "multimodal"}
+        }
+        custom_object_save(self, save_directory)
+        self.model.save_pretrained(save_directory, **kwargs)
+        (self.processor if self.processor is not None else self.feature_extractor).save_pretrained(save_directory)
+
+
+class ZeroShotSignClassificationPipeline(_PosePipeline):
+    """Which of the `candidate_labels` is this pose? Scores are a softmax over the raw SignCLIP logits.
+
+    `pipe(pose, candidate_labels=["house", "sun"], spoken_language="en", sign_language="ase")` ->
+    `[{"label": "house", "score": 0.97, "logit": 93.8}, ...]`, best first. Each label becomes the
+    prompt `"<en> <ase> house"` (SPEC §2).
+    """
+
+    task_name = "zero-shot-sign-classification"
+    _load_processor = True
+    _load_feature_extractor = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.processor is None or getattr(self.processor, "tokenizer", None) is None:
+            raise ValueError("zero-shot-sign-classification needs a SignCLIPProcessor (tokenizer + feature extractor)")
+
+    def _sanitize_parameters(self, candidate_labels=None, spoken_language=None, sign_language=None, top_k=None):
+        preprocess = {
+            key: value
+            for key, value in dict(
+                candidate_labels=candidate_labels, spoken_language=spoken_language, sign_language=sign_language
+            ).items()
+            if value is not None
+        }
+        return preprocess, {}, ({"top_k": top_k} if top_k is not None else {})
+
+    def preprocess(self, pose, candidate_labels=None, spoken_language: str = "en", sign_language: str = "ase"):
+        labels = check_candidate_labels(candidate_labels)
+        prompts = [format_prompt(label, spoken_language, sign_language) for label in labels]
+        inputs = dict(self.processor(text=prompts, poses=[pose], return_tensors="pt"))
+        inputs["candidate_labels"] = labels
+        return inputs
+
+    def _forward(self, model_inputs):
+        labels = model_inputs.pop("candidate_labels")
+        return {"candidate_labels": labels, "logits": self.model(**model_inputs).logits_per_pose[0]}
+
+    def postprocess(self, model_outputs, top_k: int | None = None):
+        logits = model_outputs["logits"].float()
+        scores = logits.softmax(dim=-1)
+        order = torch.argsort(logits, descending=True, stable=True)[:top_k]
+        labels = model_outputs["candidate_labels"]
+        return [{"label": labels[i], "score": scores[i].item(), "logit": logits[i].item()} for i in order.tolist()]
+
+
+class SignClassificationPipeline(_PosePipeline):
+    """A fine-tuned ISLR model: `pipe(pose, top_k=5)` -> `[{"label", "score"}]` (softmax over its classes)."""
+
+    task_name = "sign-classification"
+    auto_class = "AutoModelForVideoClassification"
+
+    def _sanitize_parameters(self, top_k=None):
+        return {}, {}, ({"top_k": top_k} if top_k is not None else {})
+
+    def preprocess(self, pose):
+        return self._pose_inputs(pose)
+
+    def _forward(self, model_inputs):
+        return {"logits": self.model(**model_inputs).logits[0]}
+
+    def postprocess(self, model_outputs, top_k: int = 5):
+        scores = model_outputs["logits"].float().softmax(dim=-1)
+        values, indices = scores.topk(min(top_k, scores.shape[-1]))
+        id2label = self.model.config.id2label
+        return [{"label": id2label[i], "score": v} for v, i in zip(values.tolist(), indices.tolist())]
+
+
+class PoseFeatureExtractionPipeline(_PosePipeline):
+    """A pose -> its SignCLIP embedding (a list of floats; `return_tensors=True` for a tensor)."""
+
+    task_name = "pose-feature-extraction"
+
+    def _sanitize_parameters(self, return_tensors=None):
+        return {}, {}, ({"return_tensors": return_tensors} if return_tensors is not None else {})
+
+    def preprocess(self, pose):
+        return self._pose_inputs(pose)
+
+    def _forward(self, model_inputs):
+        return {"pose_embeds": self.model.get_pose_features(**model_inputs)[0]}
+
+    def postprocess(self, model_outputs, return_tensors: bool = False):
+        embeds = model_outputs["pose_embeds"]
+        return embeds if return_tensors else embeds.tolist()
+
+
+def check_candidate_labels(candidate_labels: Any) -> list[str]:
+    """A non-empty list of non-empty strings (a single string is one label)."""
+    if isinstance(candidate_labels, str):
+        candidate_labels = [candidate_labels]
+    if not isinstance(candidate_labels, (list, tuple)) or len(candidate_labels) == 0:
+        raise ValueError("candidate_labels must be a non-empty list of gloss strings, e.g. ['house', 'sun']")
+    bad = [label for label in candidate_labels if not isinstance(label, str) or not label.strip()]
+    if bad:
+        raise ValueError(f"candidate_labels must be non-empty strings, got {bad!r}")
+    return list(candidate_labels)
+
+
+__all__ = [
+    "ZeroShotSignClassificationPipeline",
+    "SignClassificationPipeline",
+    "PoseFeatureExtractionPipeline",
+    "check_candidate_labels",
+]

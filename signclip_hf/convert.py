@@ -1,0 +1,313 @@
+"""Convert a released fairseq SignCLIP checkpoint (SPEC §2) into a transformers model directory.
+
+The checkpoint is read with `torch.load(weights_only=True)`: only tensors, plain containers and the
+non-tensor types listed in `ALLOWED_CHECKPOINT_GLOBALS` are rebuilt, so a crafted pickle cannot run
+code. Every architecture number comes from the tensors themselves (layers, widths, vocabularies,
+input features, projections), so the released model, FingerCLIP and smaller variants all convert.
+Every checkpoint key is accounted for: mapped, listed as intentionally unused (BERT poolers, old
+position-id buffers), or reported; any model weight left without a source fails the conversion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer
+from transformers.initialization import no_init_weights
+
+from .modeling import (
+    KEYPOINT_LAYOUTS,
+    SignCLIPConfig,
+    SignCLIPFeatureExtractor,
+    SignCLIPModel,
+    SignCLIPOutput,
+    SignCLIPProcessor,
+)
+from .pipeline import save_for_pipeline
+from .sample_data import HOUSE_POSE
+
+# Non-tensor objects a fairseq checkpoint holds besides plain containers/numbers/strings: the training
+# arguments (`cfg`/`args`) are an `argparse.Namespace`. Nothing else is rebuilt.
+ALLOWED_CHECKPOINT_GLOBALS = (argparse.Namespace,)
+PREFIX = "mmmodel."
+POSE_TOWER, TEXT_TOWER = "video_encoder.bert.", "text_encoder."
+# SPEC §2: released scores on house.pose, used for the self-check printout.
+SPEC_PROMPTS = {
+    "<en> <ase> house": 93.79,
+    "<en> <gsg> house": 80.39,
+    "<en> <fsl> house": 83.64,
+    "<en> <ase> sun": 72.61,
+    "<en> <ase> police": 81.21,
+    "random text": 62.98,
+    "house": 67.90,
+}
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be converted; the message names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path, self.problem = str(path), problem
+        super().__init__(f"{path}: {problem}")
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """The pickle asks for Python objects outside the allow-list (refused, never executed)."""
+
+
+@dataclass
+class ConversionReport:
+    """What happened to every checkpoint key."""
+
+    config: SignCLIPConfig
+    keypoint_layout: str
+    source_dtypes: list[str]
+    mapped: dict[str, str] = field(default_factory=dict)  # checkpoint key -> model key
+    intentionally_unused: dict[str, str] = field(default_factory=dict)  # checkpoint key -> reason
+    unrecognized: list[str] = field(default_factory=list)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a fairseq checkpoint without unpickling arbitrary objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such file")
+    allowed = {f"{cls.__module__}.{cls.__qualname__}" for cls in ALLOWED_CHECKPOINT_GLOBALS}
+    try:
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception as error:  # not a zip archive / truncated: torch raises RuntimeError or pickle errors
+        raise CheckpointError(path, f"not a readable torch checkpoint: {type(error).__name__}: {error}") from None
+    refused = sorted(set(found) - allowed)
+    if refused:
+        raise UnsafeCheckpointError(
+            path,
+            f"the pickle references Python objects outside the allow-list ({', '.join(refused)}); "
+            f"refusing to load it (allowed: {', '.join(sorted(allowed))}). The file was not executed.",
+        )
+    try:
+        with torch.serialization.safe_globals(list(ALLOWED_CHECKPOINT_GLOBALS)):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UnsafeCheckpointError(path, f"refused by the weights-only unpickler: {error}") from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+        raise CheckpointError(path, "expected a fairseq checkpoint dict with a 'model' state dict")
+    return checkpoint
+
+
+def _tower_fields(state: dict[str, torch.Tensor], prefix: str, path: Path, head_size: int) -> dict:
+    """BERT sizes of one tower, read from its tensors (the head count is not stored: hidden / head_size)."""
+    try:
+        words = state[f"{prefix}embeddings.word_embeddings.weight"]
+        positions = state[f"{prefix}embeddings.position_embeddings.weight"]
+        token_types = state[f"{prefix}embeddings.token_type_embeddings.weight"]
+    except KeyError as error:
+        raise CheckpointError(path, f"missing tensor {error.args[0]} (SPEC §2 key layout)") from None
+    layer_pattern = re.compile(re.escape(prefix) + r"encoder\.layer\.(\d+)\.")
+    layers = {int(m.group(1)) for key in state if (m := layer_pattern.match(key))}
+    if not layers:
+        raise CheckpointError(path, f"no encoder layers under {prefix!r}")
+    if layers != set(range(len(layers))):
+        raise CheckpointError(path, f"{prefix} encoder layers are not numbered 0..N-1: {sorted(layers)}")
+    hidden = words.shape[1]
+    if hidden % head_size:
+        raise CheckpointError(path, f"{prefix} hidden size {hidden} is not a multiple of head size {head_size}")
+    intermediate = state.get(f"{prefix}encoder.layer.0.intermediate.dense.weight")
+    if intermediate is None:
+        raise CheckpointError(path, f"missing tensor {prefix}encoder.layer.0.intermediate.dense.weight")
+    return dict(
+        hidden_size=hidden,
+        num_hidden_layers=len(layers),
+        num_attention_heads=hidden // head_size,
+        intermediate_size=intermediate.shape[0],
+        vocab_size=words.shape[0],
+        max_position_embeddings=positions.shape[0],
+        type_vocab_size=token_types.shape[0],
+    )
+
+
+def infer_config(
+    state: dict[str, torch.Tensor], path: Path, head_size: int = 64, max_frames: int = 256
+) -> tuple[SignCLIPConfig, str]:
+    """SignCLIPConfig (and keypoint layout name) of a fairseq state dict with the `mmmodel.` prefix removed."""
+    linear1 = state.get("video_encoder.videomlp.linear1.weight")
+    if linear1 is None:
+        raise CheckpointError(path, "missing tensor video_encoder.videomlp.linear1.weight (SPEC §2 key layout)")
+    layouts = {layout.feature_dim: name for name, layout in KEYPOINT_LAYOUTS.items()}
+    input_dim = linear1.shape[1]
+    if input_dim not in layouts:
+        raise CheckpointError(
+            path, f"pose input has {input_dim} features; known layouts: "
+            + ", ".join(f"{name} ({dim})" for dim, name in layouts.items()),
+        )
+    projections = [state.get(f"{side}_projection.linear.weight") for side in ("video", "text")]
+    if (projections[0] is None) != (projections[1] is None):
+        raise CheckpointError(path, "only one of video_projection/text_projection is present; need both or neither")
+    if projections[0] is not None and projections[0].shape[0] != projections[1].shape[0]:
+        raise CheckpointError(path, f"projection sizes differ: {projections[0].shape[0]} vs {projections[1].shape[0]}")
+    pose_fields = _tower_fields(state, POSE_TOWER, path, head_size)
+    text_fields = _tower_fields(state, TEXT_TOWER, path, head_size)
+    try:
+        config = SignCLIPConfig(
+            pose_config=dict(pose_fields, input_dim=input_dim, max_frames=max_frames),
+            text_config=dict(text_fields, model_type="bert"),
+            projection_dim=None if projections[0] is None else projections[0].shape[0],
+            score_type="dot",
+        )
+    except ValueError as error:  # e.g. too few pose positions for max_frames, tower widths that differ
+        raise CheckpointError(path, f"inferred architecture is invalid: {error}") from None
+    return config, layouts[input_dim]
+
+
+def map_key(key: str) -> str | None:
+    """Our model's name for a fairseq key (prefix removed), or None when it has no counterpart."""
+    if key.startswith("video_encoder.videomlp."):
+        rest = key.removeprefix("video_encoder.videomlp.").replace("LayerNorm.", "layer_norm.")
+        return f"pose_model.frame_tokenizer.{rest}"
+    if key.startswith(POSE_TOWER):
+        return f"pose_model.bert.{key.removeprefix(POSE_TOWER)}"
+    if key.startswith(TEXT_TOWER):
+        return f"text_model.{key.removeprefix(TEXT_TOWER)}"
+    if key in ("video_projection.linear.weight", "text_projection.linear.weight"):
+        return key.replace("video_", "pose_").replace(".linear", "")
+    return None
+
+
+def unused_reason(key: str) -> str | None:
+    """Why a checkpoint key is deliberately dropped (None: it is not expected to be dropped)."""
+    if ".pooler." in key and key.startswith((POSE_TOWER, TEXT_TOWER)):
+        return "BERT pooler: SignCLIP mean-pools instead (SPEC §2)"
+    if key.endswith("embeddings.position_ids"):
+        return "position-id buffer of transformers 3.x, recomputed"
+    return None
+
+
+def convert_state_dict(
+    checkpoint: dict, path: str | Path, head_size: int = 64, max_frames: int = 256
+) -> tuple[SignCLIPModel, ConversionReport]:
+    """Build a `SignCLIPModel` (float32) holding the checkpoint's weights; fail on any missing weight."""
+    path = Path(path)
+    raw = checkpoint["model"]
+    state = {key.removeprefix(PREFIX): value for key, value in raw.items() if isinstance(value, torch.Tensor)}
+    config, layout = infer_config(state, path, head_size, max_frames)
+    report = ConversionReport(config, layout, sorted({str(v.dtype) for v in state.values()}))
+    with no_init_weights():  # every weight is overwritten below (missing ones fail), so skip the random init
+        model = SignCLIPModel(config)
+    target = model.state_dict()
+    converted = {}
+    for key, value in state.items():
+        reason = unused_reason(key)
+        name = map_key(key)
+        if reason is not None:
+            report.intentionally_unused[PREFIX + key] = reason
+        elif name is None or name not in target:
+            report.unrecognized.append(PREFIX + key)
+        elif tuple(target[name].shape) != tuple(value.shape):
+            raise CheckpointError(
+                path, f"{PREFIX}{key} has shape {tuple(value.shape)}, {name} needs {tuple(target[name].shape)}"
+            )
+        else:
+            converted[name] = value.to(torch.float32)
+            report.mapped[PREFIX + key] = name
+    missing = sorted(set(target) - set(converted))
+    if missing:
+        raise CheckpointError(path, f"{len(missing)} model weights have no source tensor: {', '.join(missing[:10])}")
+    model.load_state_dict(converted, strict=True)
+    return model.eval(), report
+
+
+def convert_checkpoint(
+    checkpoint_path: str | Path,
+    output_dir: str | Path,
+    tokenizer_dir: str | Path,
+    dtype: str = "float32",
+    head_size: int = 64,
+    max_frames: int = 256,
+    verify: bool = True,
+) -> ConversionReport:
+    """Convert `checkpoint_path` into `output_dir`: weights, config, processor, remote code and pipeline code.
+
+    `tokenizer_dir` is a local BERT tokenizer matching the text tower (bert-base-cased for the released
+    model, bert-base-uncased for FingerCLIP). `dtype` is the dtype written (fp16 sources become float32
+    by default). With `verify`, the converted directory is reloaded and scored on the bundled house.pose.
+    """
+    checkpoint_path, output_dir = Path(checkpoint_path), Path(output_dir)
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    model, report = convert_state_dict(load_checkpoint(checkpoint_path), checkpoint_path, head_size, max_frames)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    text_vocab = report.config.text_config.vocab_size
+    if len(tokenizer) > text_vocab:
+        raise CheckpointError(
+            checkpoint_path, f"tokenizer {tokenizer_dir} has {len(tokenizer)} tokens but the text tower only "
+            f"{text_vocab} embeddings; use the tokenizer the model was trained with",
+        )
+    feature_extractor = SignCLIPFeatureExtractor(keypoint_layout=report.keypoint_layout, max_frames=max_frames)
+    processor = SignCLIPProcessor(feature_extractor, tokenizer, text_max_length=report.config.text_max_length)
+    save_for_pipeline(model.to(DTYPES[dtype]), processor, output_dir)
+    _print_report(report, checkpoint_path, output_dir)
+    if verify:
+        output = verify_conversion(output_dir)
+        pose_embeds = output.pose_embeds[0]
+        print(
+            f"Self-check on {HOUSE_POSE.name}: pose embedding ({pose_embeds.numel()}-d, norm "
+            f"{pose_embeds.norm():.4f}) starts {[round(v, 4) for v in pose_embeds[:4].tolist()]}\n"
+            "  converted score / released score (SPEC §2), text embedding norm:"
+        )
+        for prompt, score, text_embeds in zip(SPEC_PROMPTS, output.logits_per_pose[0].tolist(), output.text_embeds):
+            print(f"  {prompt!r:>22}: {score:9.4f} / {SPEC_PROMPTS[prompt]:.2f}   |t| {text_embeds.norm():.4f}")
+    return report
+
+
+def verify_conversion(model_dir: str | Path, pose=HOUSE_POSE, prompts=tuple(SPEC_PROMPTS)) -> SignCLIPOutput:
+    """Embeddings and scores of the converted model (reloaded from disk, float32) for `prompts` against one pose."""
+    model = SignCLIPModel.from_pretrained(model_dir, dtype=torch.float32).eval()
+    processor = SignCLIPProcessor.from_pretrained(model_dir)
+    with torch.no_grad():
+        return model(**processor(text=list(prompts), poses=[pose], return_tensors="pt"))
+
+
+def _print_report(report: ConversionReport, checkpoint_path: Path, output_dir: Path) -> None:
+    config = report.config
+    print(
+        f"Converted {checkpoint_path} ({', '.join(report.source_dtypes)}) -> {output_dir}\n"
+        f"  pose tower: {config.pose_config.num_hidden_layers} layers, hidden {config.pose_config.hidden_size}, "
+        f"{report.keypoint_layout} layout ({config.pose_config.input_dim} features)\n"
+        f"  text tower: {config.text_config.num_hidden_layers} layers, hidden {config.text_config.hidden_size}, "
+        f"vocab {config.text_config.vocab_size}; projection: {config.projection_dim or 'none'}\n"
+        f"  {len(report.mapped)} tensors mapped, {len(report.intentionally_unused)} intentionally unused"
+    )
+    reasons = defaultdict(list)
+    for key, reason in report.intentionally_unused.items():
+        reasons[reason].append(key)
+    for reason, keys in reasons.items():
+        print(f"    unused ({reason}): {', '.join(keys)}")
+    if report.unrecognized:
+        leftovers = ", ".join(report.unrecognized)
+        print(f"  WARNING: {len(report.unrecognized)} unrecognized tensors not converted: {leftovers}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="fairseq SignCLIP checkpoint (.pt)")
+    parser.add_argument("output_dir", type=Path, help="directory to write the transformers model into")
+    parser.add_argument(
+        "--tokenizer", type=Path, required=True, help="local BERT tokenizer directory of the text tower"
+    )
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="dtype of the saved weights")
+    parser.add_argument("--head-size", type=int, default=64, help="attention head size (BERT: 64)")
+    parser.add_argument("--max-frames", type=int, default=256, help="frames the pose tower was trained with")
+    parser.add_argument("--no-verify", action="store_true", help="skip the house.pose self-check")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = convert_checkpoint(
+        args.checkpoint, args.output_dir, args.tokenizer, args.dtype, args.head_size, args.max_frames,
+        verify=not args.no_verify,
+    )
+    return 1 if report.unrecognized else 0

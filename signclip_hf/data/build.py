@@ -1,0 +1,310 @@
+"""`signclip-hf build-dataset`: a folder of `.pose` files + a metadata CSV -> a `datasets` dataset.
+
+Each clip is stored as raw keypoints in layout order (`pose` Array3D (T, K, 3), `confidence` Array2D
+(T, K)), not as nested lists (reads ~100x faster) and not normalized (the feature extractor does that,
+so a stored dataset serves any model config). Rows are written by a generator (`Dataset.from_generator`)
+in small Arrow batches, so memory stays bounded however many clips there are; `num_proc` shards the
+files over processes. A file that cannot be read never aborts the build: it is skipped and reported
+with its reason (missing, empty, corrupt, wrong layout, non-finite, degenerate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from datasets import Array2D, Array3D, Dataset, DatasetDict, Features, Value
+
+from ..modeling import (
+    KEYPOINT_LAYOUTS,
+    CorruptPoseError,
+    DegeneratePoseError,
+    EmptyPoseError,
+    InvalidPoseError,
+    NonFinitePoseError,
+    PoseLayoutError,
+    keypoints_to_features,
+    read_keypoints,
+)
+from .splits import signer_independent_split, split_by_column
+
+STRING_COLUMNS = ("text", "label", "sign_language", "spoken_language", "signer", "file")
+REPORT_FILE = "build_report.json"
+# error class -> short reason shown in the report (most specific first: the classes form a hierarchy)
+SKIP_REASONS = (
+    (EmptyPoseError, "empty"),
+    (CorruptPoseError, "corrupt"),
+    (PoseLayoutError, "wrong layout"),
+    (NonFinitePoseError, "non-finite"),
+    (DegeneratePoseError, "degenerate"),
+    (InvalidPoseError, "invalid"),
+)
+
+
+def dataset_features(keypoint_layout: str = "holistic", with_split: bool = False) -> Features:
+    """The row schema shared by build-dataset, the collator, training and evaluation."""
+    num_points = KEYPOINT_LAYOUTS[keypoint_layout].num_points
+    columns = {
+        "pose": Array3D(shape=(None, num_points, 3), dtype="float32"),
+        "confidence": Array2D(shape=(None, num_points), dtype="float32"),
+        "fps": Value("float32"),
+        "num_frames": Value("int32"),
+        **{name: Value("string") for name in STRING_COLUMNS},
+    }
+    if with_split:
+        columns["split"] = Value("string")
+    return Features(columns)
+
+
+@dataclass
+class SkippedFile:
+    """One file that was not stored: its path (as in the CSV), a short reason, and the full problem."""
+
+    file: str
+    reason: str
+    problem: str
+
+
+@dataclass
+class BuildReport:
+    """What a build did: clips stored (per split), files skipped and why, where it was written."""
+
+    stored: int
+    skipped: list[SkippedFile] = field(default_factory=list)
+    split_sizes: dict[str, int] = field(default_factory=dict)
+    output: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def clips_per_second(self) -> float:
+        return (self.stored + len(self.skipped)) / self.seconds if self.seconds > 0 else float("nan")
+
+    def summary(self) -> str:
+        lines = [f"stored {self.stored} clips" + (f" to {self.output}" if self.output else "")
+                 + f" in {self.seconds:.1f}s ({self.clips_per_second:.0f} files/s)"]
+        if self.split_sizes:
+            lines.append("splits: " + ", ".join(f"{name} {size}" for name, size in self.split_sizes.items()))
+        lines.append(f"skipped {len(self.skipped)} file(s)" + (":" if self.skipped else ""))
+        lines.extend(f"  {s.file}: {s.reason}: {s.problem}" for s in self.skipped)
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "clips_per_second": self.clips_per_second}, indent=2)
+
+
+def read_metadata(path: str | os.PathLike, required: Sequence[str]) -> list[dict[str, str]]:
+    """The metadata CSV as a list of row dicts; a missing file or column fails with a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"metadata CSV {path} does not exist")
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in dict.fromkeys(required) if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {missing}; the CSV has {reader.fieldnames}")
+        return list(reader)
+
+
+def _generate_rows(
+    rows: list[dict[str, str]],
+    root: str,
+    keypoint_layout: str,
+    skip_log: str,
+    with_split: bool,
+) -> Iterator[dict]:
+    """Yield one dataset row per readable clip; append each skipped file to the `skip_log` JSON lines."""
+    skipped = []
+    for row in rows:
+        path = os.path.join(root, row["file"])
+        try:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"{path}: no such file")
+            if os.path.getsize(path) == 0:
+                raise EmptyPoseError(path, "the file is empty (0 bytes)")
+            points, confidence, fps = read_keypoints(path, keypoint_layout)
+            keypoints_to_features(points, confidence, keypoint_layout, path)  # fail now, not mid-training
+        except FileNotFoundError as error:
+            skipped.append(SkippedFile(row["file"], "missing", str(error)))
+            continue
+        except InvalidPoseError as error:
+            reason = next(r for cls, r in SKIP_REASONS if isinstance(error, cls))
+            skipped.append(SkippedFile(row["file"], reason, error.problem))
+            continue
+        example = {
+            "pose": points,
+            "confidence": confidence,
+            "fps": fps,
+            "num_frames": len(points),
+            **{name: row[name] for name in STRING_COLUMNS},
+        }
+        if with_split:
+            example["split"] = row["split"]
+        yield example
+    # one log per generator call: each process of a num_proc build writes its own file
+    with open(os.path.join(skip_log, f"{uuid.uuid4().hex}.jsonl"), "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(asdict(s)) + "\n" for s in skipped)
+
+
+def build_dataset(
+    root: str | os.PathLike,
+    metadata: str | os.PathLike = "metadata.csv",
+    output: str | os.PathLike | None = None,
+    file_column: str = "file",
+    text_column: str | None = None,
+    label_column: str = "label",
+    keypoint_layout: str = "holistic",
+    num_proc: int = 1,
+    split_column: str | None = "split",
+    signer_split: float | None = None,
+    seed: int = 0,
+    sign_language: str = "ase",
+    spoken_language: str = "en",
+    writer_batch_size: int = 64,
+    cache_dir: str | os.PathLike | None = None,
+) -> tuple[Dataset | DatasetDict, BuildReport]:
+    """Build a pose dataset from `root` (a folder of `.pose` files) and its metadata CSV.
+
+    Args:
+        metadata: CSV path, relative to `root` unless absolute.
+        output: if given, the dataset is saved there (`save_to_disk`) with `build_report.json`.
+        file_column / label_column / text_column: CSV columns; `text` defaults to the label.
+        split_column: if the CSV has this column, it is kept as `split` and the result is a DatasetDict.
+        signer_split: else, if given, the fraction of clips held out as a signer-independent `test` split.
+        sign_language / spoken_language: used for rows whose CSV lacks these columns.
+        writer_batch_size: rows per Arrow record batch (bounds the memory of the build).
+    Returns:
+        (dataset, report): a Dataset, or a DatasetDict when split; the report lists skipped files.
+    """
+    if keypoint_layout not in KEYPOINT_LAYOUTS:
+        raise ValueError(f"keypoint_layout must be one of {sorted(KEYPOINT_LAYOUTS)}, got {keypoint_layout!r}")
+    start = time.perf_counter()
+    root = os.fspath(root)
+    metadata_path = Path(root, metadata)
+    text_column = text_column or label_column
+    csv_rows = read_metadata(metadata_path, [file_column, label_column, text_column])
+    if not csv_rows:
+        raise ValueError(f"{metadata_path}: no rows")
+    has_split = split_column is not None and split_column in csv_rows[0]
+    rows = [
+        {
+            "file": r[file_column],
+            "text": r[text_column],
+            "label": r[label_column],
+            "sign_language": r.get("sign_language") or sign_language,
+            "spoken_language": r.get("spoken_language") or spoken_language,
+            "signer": r.get("signer") or "",
+            **({"split": r[split_column]} if has_split else {}),
+        }
+        for r in csv_rows
+    ]
+    num_proc = max(1, min(num_proc, len(rows)))
+    work_dir = tempfile.mkdtemp(prefix="signclip-build-")
+    skip_log = os.path.join(work_dir, "skipped")
+    os.makedirs(skip_log)
+    try:
+        dataset = Dataset.from_generator(
+            _generate_rows,
+            features=dataset_features(keypoint_layout, with_split=has_split),
+            # with an output, the Arrow cache is temporary (save_to_disk copies it); else the default cache
+            cache_dir=os.fspath(cache_dir) if cache_dir else (os.path.join(work_dir, "cache") if output else None),
+            gen_kwargs={
+                "rows": rows,
+                "root": root,
+                "keypoint_layout": keypoint_layout,
+                "skip_log": skip_log,
+                "with_split": has_split,
+            },
+            num_proc=num_proc if num_proc > 1 else None,
+            fingerprint=uuid.uuid4().hex,  # always rebuild: the files may have changed since the last build
+            writer_batch_size=writer_batch_size,
+        )
+        skipped = [
+            SkippedFile(**json.loads(line))
+            for log in sorted(os.listdir(skip_log))
+            for line in open(os.path.join(skip_log, log), encoding="utf-8")
+        ]
+        skipped.sort(key=lambda s: s.file)
+        report = BuildReport(stored=len(dataset), skipped=skipped)
+        result: Dataset | DatasetDict = dataset
+        if has_split:
+            result = split_by_column(dataset, "split")
+        elif signer_split is not None:
+            result = signer_independent_split(dataset, test_size=signer_split, seed=seed)
+        if isinstance(result, DatasetDict):
+            report.split_sizes = {name: len(part) for name, part in result.items()}
+        if output is not None:
+            output = os.fspath(output)
+            result.save_to_disk(output)
+            del result, dataset  # release the memory maps of the temporary cache before deleting it
+            result = load_saved(output)
+            report.output = output
+        report.seconds = time.perf_counter() - start
+        if output is not None:
+            Path(output, REPORT_FILE).write_text(report.to_json(), encoding="utf-8")
+        return result, report
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def load_saved(path: str | os.PathLike) -> Dataset | DatasetDict:
+    """A dataset written by `build_dataset(output=...)` (Dataset or DatasetDict)."""
+    from datasets import load_from_disk
+
+    return load_from_disk(os.fspath(path))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", help="folder of .pose files (paths in the CSV are relative to it)")
+    parser.add_argument("--metadata", default="metadata.csv", help="CSV, relative to ROOT unless absolute")
+    parser.add_argument("--output", required=True, help="directory for the saved dataset")
+    parser.add_argument("--file-column", default="file")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--text-column", default=None, help="text of the prompt (default: the label column)")
+    parser.add_argument("--split-column", default="split", help="kept as `split` when the CSV has it")
+    parser.add_argument(
+        "--signer-split", type=float, default=None, metavar="FRACTION",
+        help="without a split column: hold out whole signers as a `test` split of about this fraction",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keypoint-layout", default="holistic", choices=sorted(KEYPOINT_LAYOUTS))
+    parser.add_argument("--sign-language", default="ase", help="for rows without a sign_language column")
+    parser.add_argument("--spoken-language", default="en", help="for rows without a spoken_language column")
+    parser.add_argument("--num-proc", type=int, default=1)
+    parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None, help="also push it with a dataset card")
+    parser.add_argument("--license", default="other", help="licence for the dataset card (with --push-to-hub)")
+
+
+def run(args: argparse.Namespace) -> int:
+    dataset, report = build_dataset(
+        args.root,
+        metadata=args.metadata,
+        output=args.output,
+        file_column=args.file_column,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        keypoint_layout=args.keypoint_layout,
+        num_proc=args.num_proc,
+        split_column=args.split_column,
+        signer_split=args.signer_split,
+        seed=args.seed,
+        sign_language=args.sign_language,
+        spoken_language=args.spoken_language,
+    )
+    print(report.summary())
+    if args.push_to_hub and report.stored > 0:
+        from .hub import push_pose_dataset
+
+        push_pose_dataset(
+            dataset, args.push_to_hub, license=args.license, report=report, keypoint_layout=args.keypoint_layout
+        )
+        print(f"pushed to {args.push_to_hub}")
+    return 0 if report.stored > 0 else 1

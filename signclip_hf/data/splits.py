@@ -1,0 +1,60 @@
+"""Dataset splits: by an explicit column, or signer-independent (whole signers held out, seeded).
+
+ISLR results are only meaningful when the test signers were never seen in training, so the
+signer-independent split assigns signers, not clips, to splits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from datasets import Dataset, DatasetDict
+
+
+def split_by_column(dataset: Dataset, column: str = "split") -> DatasetDict:
+    """One split per distinct value of `column` (e.g. train / validation / test), in first-seen order."""
+    if column not in dataset.column_names:
+        raise ValueError(f"no {column!r} column to split by; columns: {dataset.column_names}")
+    values = np.asarray(dataset.data.column(column).to_numpy(zero_copy_only=False), dtype=object)
+    names, first = np.unique(values, return_index=True)
+    return DatasetDict(
+        {str(name): dataset.select(np.flatnonzero(values == name)) for name in names[np.argsort(first)]}
+    )
+
+
+def signer_independent_split(
+    dataset: Dataset,
+    test_size: float = 0.2,
+    validation_size: float = 0.0,
+    seed: int = 0,
+    signer_column: str = "signer",
+) -> DatasetDict:
+    """Hold out whole signers: `train`, `test` (+ `validation`), each with about the given fraction of clips.
+
+    Signers are shuffled with `seed` and taken one by one into `test` (then `validation`) until the
+    split holds at least its fraction of the clips; every split gets at least one signer, `train` keeps
+    the rest. No signer is in two splits.
+    """
+    if signer_column not in dataset.column_names:
+        raise ValueError(f"no {signer_column!r} column; a signer-independent split needs one")
+    signers = np.asarray(dataset.data.column(signer_column).to_numpy(zero_copy_only=False), dtype=object)
+    names, counts = np.unique(signers, return_counts=True)
+    wanted = [("test", test_size)] + ([("validation", validation_size)] if validation_size > 0 else [])
+    if len(names) < len(wanted) + 1:
+        raise ValueError(
+            f"a signer-independent split into train + {len(wanted)} held-out split(s) needs at least "
+            f"{len(wanted) + 1} signers; the dataset has {len(names)}: {list(names)}"
+        )
+    order = np.random.default_rng(seed).permutation(len(names))
+    assignment: dict[str, str] = {}
+    taken = 0
+    for position, (split, fraction) in enumerate(wanted):
+        keep = len(wanted) - position  # signers left for the later held-out splits and for train
+        total = 0
+        while taken < len(order) - keep and (total == 0 or total < fraction * len(signers)):
+            assignment[names[order[taken]]] = split
+            total += counts[order[taken]]
+            taken += 1
+    split_of = np.array([assignment.get(s, "train") for s in signers], dtype=object)
+    return DatasetDict(
+        {name: dataset.select(np.flatnonzero(split_of == name)) for name in ["train"] + [w for w, _ in wanted]}
+    )

@@ -1,0 +1,68 @@
+"""ISLR classification metrics as an `evaluate` module, loadable offline by path: top-1 / top-5
+accuracy and macro accuracy (mean per-class recall over the classes present in the references).
+
+Predictions are per-example class scores (logits). Ties are resolved pessimistically: the true class
+is within the top k only if fewer than k other classes score at least as high (a model that scores all
+classes equally is never right). With fewer than 5 classes, top-5 is computed with k = number of classes.
+"""
+
+from __future__ import annotations
+
+import datasets
+import evaluate
+import numpy as np
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions: (num_examples, num_classes) class scores.
+    references: (num_examples,) true class ids.
+    ks: top-k cut-offs (default (1, 5)).
+Returns:
+    top1_accuracy, top5_accuracy (one `top{k}_accuracy` per k), macro_accuracy, num_examples.
+Examples:
+    >>> metric = evaluate.load("signclip_hf/metrics/classification")
+    >>> metric.compute(predictions=[[0.1, 0.9], [0.8, 0.2]], references=[1, 1])["top1_accuracy"]
+    0.5
+"""
+
+
+def true_class_ranks(scores: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """1-based rank of each true class, ties pessimistic: 1 + other classes scoring >= the true class."""
+    true_scores = np.take_along_axis(scores, references[:, None], axis=1)
+    return (scores >= true_scores).sum(axis=1)  # counts the true class itself once
+
+
+def classification_metrics(scores: np.ndarray, references: np.ndarray, ks: tuple[int, ...] = (1, 5)) -> dict:
+    scores = np.asarray(scores, dtype=np.float64)
+    references = np.asarray(references, dtype=np.int64)
+    if scores.ndim != 2 or scores.shape[0] != len(references):
+        raise ValueError(f"expected (num_examples, num_classes) scores and num_examples references, got "
+                         f"{scores.shape} and {references.shape}")
+    if len(references) == 0:
+        raise ValueError("no examples to score")
+    if references.min() < 0 or references.max() >= scores.shape[1]:
+        raise ValueError(f"references must be class ids in [0, {scores.shape[1]})")
+    ranks = true_class_ranks(scores, references)
+    results = {f"top{k}_accuracy": float((ranks <= min(k, scores.shape[1])).mean()) for k in ks}
+    correct = ranks == 1
+    classes, inverse = np.unique(references, return_inverse=True)
+    recall = np.bincount(inverse, weights=correct) / np.bincount(inverse)
+    results["macro_accuracy"] = float(recall.mean())
+    results["num_examples"] = int(len(references))
+    return results
+
+
+@evaluate.utils.file_utils.add_start_docstrings(__doc__, _KWARGS_DESCRIPTION)
+class Classification(evaluate.Metric):
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=__doc__,
+            citation="",
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features(
+                {"predictions": datasets.Sequence(datasets.Value("float32")), "references": datasets.Value("int64")}
+            ),
+        )
+
+    def _compute(self, predictions, references, ks=(1, 5)):
+        return classification_metrics(np.asarray(predictions), np.asarray(references), tuple(ks))

@@ -1,0 +1,298 @@
+"""build-dataset on real `.pose` files with bad files mixed in, splits, the collator and the sampler."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from pose_format import Pose
+
+from signclip_hf.cli import main as cli_main
+from signclip_hf.data import (
+    LengthGroupedBatchSampler,
+    PoseRows,
+    SignCLIPCollator,
+    build_dataset,
+    dataset_features,
+    load_saved,
+    padding_waste,
+    prompt_for_row,
+    signer_independent_split,
+    split_by_column,
+)
+from signclip_hf.modeling import read_keypoints
+from signclip_hf.sample_data import FORMATS_DIR, GESTURES_DIR
+from signclip_hf.testing.tiny import tiny_processor
+
+COLUMNS = ["file", "label", "original_label", "signer", "sign_language", "spoken_language", "frames", "fps"]
+
+
+def sample_rows(per_group: int = 2) -> list[dict[str, str]]:
+    """The first `per_group` clips of every (signer, label) in the bundled sample."""
+    with open(GESTURES_DIR / "metadata.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    taken: dict[tuple[str, str], int] = {}
+    chosen = []
+    for row in rows:
+        key = (row["signer"], row["label"])
+        if taken.get(key, 0) < per_group:
+            taken[key] = taken.get(key, 0) + 1
+            chosen.append(row)
+    return chosen
+
+
+def write_metadata(path, rows) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def zero_frame_pose() -> bytes:
+    pose = Pose.read((GESTURES_DIR / "signer07" / "hello" / "000.pose").read_bytes())
+    pose.body = type(pose.body)(fps=pose.body.fps, data=pose.body.data[:0], confidence=pose.body.confidence[:0])
+    buffer = io.BytesIO()
+    pose.write(buffer)
+    return buffer.getvalue()
+
+
+BAD_FILES = {  # file -> expected reason in the report
+    "bad/corrupt.pose": "corrupt",
+    "bad/empty.pose": "empty",
+    "bad/zero_frames.pose": "empty",
+    "bad/openpose.pose": "wrong layout",
+    "bad/missing.pose": "missing",
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A folder of real sample clips plus a corrupt, an empty, a zero-frame, a wrong-layout and a missing file."""
+    root = tmp_path_factory.mktemp("corpus")
+    good = sample_rows()
+    for row in good:
+        (root / row["file"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(GESTURES_DIR / row["file"], root / row["file"])
+    (root / "bad").mkdir()
+    real = (GESTURES_DIR / good[0]["file"]).read_bytes()
+    (root / "bad" / "corrupt.pose").write_bytes(real[: len(real) // 3])  # truncated mid-body
+    (root / "bad" / "empty.pose").write_bytes(b"")
+    (root / "bad" / "zero_frames.pose").write_bytes(zero_frame_pose())
+    shutil.copy(FORMATS_DIR / "openpose.pose", root / "bad" / "openpose.pose")
+    bad = [dict(good[0], file=name, signer="signer99") for name in BAD_FILES]
+    rows = good[:3] + bad + good[3:]  # bad files in the middle of the CSV
+    write_metadata(root / "metadata.csv", rows)
+    return root, good
+
+
+@pytest.fixture(scope="module")
+def built(corpus, tmp_path_factory):
+    root, good = corpus
+    output = tmp_path_factory.mktemp("built") / "dataset"
+    dataset, report = build_dataset(root, output=output)
+    return dataset, report, output
+
+
+def test_build_stores_good_clips_and_reports_bad_ones(built, corpus):
+    dataset, report, output = built
+    _, good = corpus
+    assert report.stored == len(dataset) == len(good)
+    assert {s.file: s.reason for s in report.skipped} == BAD_FILES
+    problems = {s.file: s.problem for s in report.skipped}
+    assert "0 bytes" in problems["bad/empty.pose"] and "zero frames" in problems["bad/zero_frames.pose"]
+    assert "POSE_LANDMARKS" in problems["bad/openpose.pose"]
+    assert dataset["file"] == [row["file"] for row in good]  # CSV order kept
+    assert dataset.features == dataset_features()
+    saved = json.loads((output / "build_report.json").read_text())
+    assert saved["stored"] == len(good) and len(saved["skipped"]) == len(BAD_FILES)
+    assert load_saved(output)["file"] == dataset["file"]
+
+
+def test_pose_values_round_trip_exactly(built, corpus):
+    dataset, _, _ = built
+    root, good = corpus
+    rows = dataset.with_format("numpy")
+    for i, source in enumerate(good):
+        points, confidence, fps = read_keypoints(root / source["file"])
+        row = rows[i]
+        assert row["pose"].dtype == np.float32 and row["pose"].shape == points.shape
+        np.testing.assert_array_equal(row["pose"], points)
+        np.testing.assert_array_equal(row["confidence"], confidence)
+        assert row["fps"] == fps and row["num_frames"] == len(points)
+        assert (row["text"], row["label"], row["signer"]) == (source["label"], source["label"], source["signer"])
+        assert (row["sign_language"], row["spoken_language"]) == ("ase", "en")
+
+
+def test_parallel_build_matches_and_merges_reports(built, corpus):
+    dataset, report, _ = built
+    root, _ = corpus
+    parallel, parallel_report = build_dataset(root, num_proc=2)
+    assert parallel["file"] == dataset["file"]
+    np.testing.assert_array_equal(
+        np.concatenate(parallel.with_format("numpy")["pose"]), np.concatenate(dataset.with_format("numpy")["pose"])
+    )
+    assert [(s.file, s.reason) for s in parallel_report.skipped] == [(s.file, s.reason) for s in report.skipped]
+
+
+def test_cli_build_and_text_column(corpus, tmp_path, capsys):
+    root, good = corpus
+    arguments = ["build-dataset", str(root), "--output", str(tmp_path / "out"), "--text-column", "original_label"]
+    assert cli_main(arguments) == 0
+    printed = capsys.readouterr().out
+    assert f"stored {len(good)} clips" in printed and "bad/corrupt.pose: corrupt" in printed
+    dataset = load_saved(tmp_path / "out")
+    assert dataset["text"] == [row["original_label"] for row in good]
+    assert dataset["label"] == [row["label"] for row in good]
+
+
+def test_missing_column_is_a_clear_error(corpus):
+    root, _ = corpus
+    with pytest.raises(ValueError, match=r"metadata\.csv: missing column\(s\) \['gloss'\]"):
+        build_dataset(root, label_column="gloss")
+
+
+def test_split_column_gives_a_dataset_dict(tmp_path):
+    rows = [dict(r, split="test" if r["signer"] == "signer12" else "train") for r in sample_rows(1)]
+    for row in rows:
+        (tmp_path / row["file"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(GESTURES_DIR / row["file"], tmp_path / row["file"])
+    write_metadata(tmp_path / "metadata.csv", rows)
+    splits, report = build_dataset(tmp_path, output=tmp_path / "out")
+    assert list(splits) == ["train", "test"] and report.split_sizes == {"train": 3, "test": 3}
+    assert set(splits["test"]["signer"]) == {"signer12"} and set(splits["train"]["signer"]) == {"signer07"}
+    assert list(load_saved(tmp_path / "out")) == ["train", "test"]
+
+
+def test_signer_independent_split_holds_out_whole_signers(built):
+    dataset, _, _ = built
+    # four signers from two: relabel by label so that there is something to choose from
+    relabeled = dataset.map(lambda row: {"signer": row["signer"] + "-" + row["label"]}, remove_columns=["signer"])
+    splits = signer_independent_split(relabeled, test_size=0.3, validation_size=0.2, seed=3)
+    signers = {name: set(part["signer"]) for name, part in splits.items()}
+    assert set(splits) == {"train", "validation", "test"} and all(signers.values())
+    assert not (signers["train"] & signers["test"] or signers["train"] & signers["validation"]
+                or signers["test"] & signers["validation"])
+    assert sum(len(part) for part in splits.values()) == len(relabeled)
+    assert len(splits["test"]) >= 0.3 * len(relabeled)
+    again = signer_independent_split(relabeled, test_size=0.3, validation_size=0.2, seed=3)
+    assert again["test"]["file"] == splits["test"]["file"]
+    with pytest.raises(ValueError, match="at least 3 signers"):
+        signer_independent_split(dataset, test_size=0.3, validation_size=0.2)
+    assert split_by_column(dataset, "signer")["signer07"]["signer"] == ["signer07"] * 6
+
+
+def test_collator_on_built_rows_equals_processor_on_files(built, corpus):
+    dataset, _, _ = built
+    root, good = corpus
+    processor = tiny_processor()
+    rows = [dataset.with_format("numpy")[i] for i in (0, 4, 7, 11)]
+    batch = SignCLIPCollator(processor)(rows)
+    prompts = [prompt_for_row(row) for row in rows]
+    expected = processor(text=prompts, poses=[str(root / good[i]["file"]) for i in (0, 4, 7, 11)], return_tensors="pt")
+    for key in ("pose_values", "pose_attention_mask", "input_ids", "attention_mask"):
+        torch.testing.assert_close(batch[key], expected[key], rtol=0, atol=0)
+    assert prompts[0] == "<en> <ase> hello"
+
+
+def test_length_grouped_sampler(tmp_path):
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(10, 200, size=1000)
+    sampler = LengthGroupedBatchSampler(lengths, batch_size=16, megabatch_size=8, seed=1)
+    epoch0 = [list(b) for b in sampler]
+    assert sorted(np.concatenate(epoch0)) == list(range(1000)) and len(epoch0) == len(sampler) == 63
+    assert [list(b) for b in sampler] == epoch0  # deterministic
+    sampler.set_epoch(1)
+    assert [list(b) for b in sampler] != epoch0 and sorted(np.concatenate(list(sampler))) == list(range(1000))
+    random_batches = np.array_split(rng.permutation(1000), 63)
+    assert padding_waste(lengths, epoch0) < 0.1 < padding_waste(lengths, random_batches)
+    # sharded over 2 ranks: disjoint, same number of batches, together every batch of the unsharded epoch
+    shards = [LengthGroupedBatchSampler(lengths, 16, megabatch_size=8, seed=1, num_replicas=2, rank=r) for r in (0, 1)]
+    for shard in shards:
+        shard.set_epoch(1)
+    batches = [list(shard) for shard in shards]
+    assert len(batches[0]) == len(batches[1]) == len(shards[0]) == 32
+    assert [list(b) for b in sampler] == [b for pair in zip(*batches) for b in pair][:63]
+
+
+def test_sampler_epochs_through_accelerate(built):
+    from accelerate import Accelerator
+    from torch.utils.data import DataLoader
+
+    dataset, _, _ = built
+    sampler = LengthGroupedBatchSampler.from_dataset(dataset, batch_size=4, seed=5)
+    loader = Accelerator(cpu=True).prepare(
+        DataLoader(PoseRows(dataset), batch_sampler=sampler, collate_fn=lambda rows: [r["file"] for r in rows])
+    )
+    files = np.asarray(dataset["file"])
+    for epoch in range(2):
+        reference = LengthGroupedBatchSampler.from_dataset(dataset, batch_size=4, seed=5)
+        reference.set_epoch(epoch)
+        assert [list(b) for b in loader] == [list(files[b]) for b in reference]
+
+
+def test_pose_rows_equal_numpy_format(built):
+    dataset, _, output = built
+    splits = signer_independent_split(
+        dataset.map(lambda row: {"signer": row["file"][:-5]}), test_size=0.25, seed=0
+    )  # select()ed splits: rows reached through an indices mapping
+    for part in (dataset, load_saved(output), splits["train"], splits["test"]):
+        rows, reference = PoseRows(part), part.with_format("numpy")
+        assert len(rows) == len(part)
+        for i in range(len(part)):
+            row, expected = rows[i], reference[i]
+            assert set(row) == set(expected)
+            for key, value in expected.items():
+                np.testing.assert_array_equal(np.asarray(row[key]), value, err_msg=key)
+        assert [r["file"] for r in rows.__getitems__([2, 0])] == [part[2]["file"], part[0]["file"]]
+    with pytest.raises(IndexError):
+        rows[len(rows)]
+
+
+SHARDING_SCRIPT = """
+import json, sys
+import numpy as np
+from accelerate import Accelerator
+from torch.utils.data import DataLoader
+from signclip_hf.data import LengthGroupedBatchSampler
+
+accelerator = Accelerator(cpu=True)
+lengths = np.random.default_rng(0).integers(5, 60, size=50)
+sampler = LengthGroupedBatchSampler(lengths, batch_size=4, megabatch_size=3, seed=3)
+loader = accelerator.prepare(DataLoader(list(range(50)), batch_sampler=sampler, collate_fn=list))
+epochs = [[batch for batch in loader] for _ in range(2)]
+with open(f"{sys.argv[1]}/rank{accelerator.process_index}.json", "w") as handle:
+    json.dump({"world": accelerator.num_processes, "epochs": epochs}, handle)
+accelerator.end_training()
+"""
+
+
+@pytest.mark.slow
+def test_sampler_shards_over_two_accelerate_processes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "shard.py"
+    script.write_text(SHARDING_SCRIPT)
+    env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(tmp_path)]
+    subprocess.run(command, check=True, env=env, timeout=300, capture_output=True)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    lengths = np.random.default_rng(0).integers(5, 60, size=50)
+    reference = LengthGroupedBatchSampler(lengths, batch_size=4, megabatch_size=3, seed=3)
+    for epoch in range(2):
+        reference.set_epoch(epoch)
+        expected = [list(b) for b in reference]  # 13 batches (the last of 2): rank 0 takes 0, 2, ...; rank 1 1, 3, ...
+        got = [ranks[0]["epochs"][epoch], ranks[1]["epochs"][epoch]]
+        assert got[0][:6] == expected[0:12:2] and got[1][:6] == expected[1:12:2]
+        # the partial last batch goes to rank 0, filled up from the start (accelerate's even_batches)
+        assert got[0][6][:2] == expected[12] and len(got[0]) == len(got[1]) == 7
+        assert set(np.concatenate(got[0][:6] + got[1][:6])) | set(expected[12]) == set(range(50))
+    assert ranks[0]["epochs"][0] != ranks[0]["epochs"][1]

@@ -1,0 +1,101 @@
+"""push -> load of a built pose dataset (map-style and streaming) over HTTP against the loopback Hub."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from huggingface_hub import DatasetCard, HfApi
+
+from signclip_hf.data import (
+    SignCLIPCollator,
+    build_dataset,
+    dataset_features,
+    load_pose_dataset,
+    push_pose_dataset,
+    render_dataset_card,
+)
+from signclip_hf.sample_data import GESTURES_DIR
+from signclip_hf.testing.tiny import tiny_processor
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    output = tmp_path_factory.mktemp("hub") / "gestures"
+    splits, report = build_dataset(GESTURES_DIR, output=output, signer_split=0.5, seed=0)
+    return splits, report, output
+
+
+def assert_rows_equal(loaded_rows, reference) -> None:
+    reference = reference.with_format("numpy")
+    count = 0
+    for i, row in enumerate(loaded_rows):
+        expected = reference[i]
+        assert set(row) == set(expected)
+        for key, value in expected.items():
+            np.testing.assert_array_equal(np.asarray(row[key]), value, err_msg=key)
+            assert np.asarray(row[key]).dtype == value.dtype or value.dtype.kind == "U", key
+        count += 1
+    assert count == len(reference)
+
+
+def test_card_metadata(built):
+    splits, report, _ = built
+    card = DatasetCard(render_dataset_card(splits, "test-user/gestures", license="mit", report=report))
+    assert card.data.license == "mit" and card.data.language == ["en"]
+    assert {"sign-language", "ase"} <= set(card.data.tags) and card.data.size_categories == ["n<1K"]
+    assert card.data.configs[0]["data_files"] == [
+        {"split": "train", "path": "data/train-*"}, {"split": "test", "path": "data/test-*"}
+    ]
+    assert "| train | 60 | 1 | 3 | 30 / 30 / 30 |" in card.text and "120 clips were stored" in card.text
+
+
+def test_push_then_load_and_stream_identical(built, hub_env):
+    splits, report, _ = built
+    repo_id = hub_env.new_repo_id("gestures")
+    push_pose_dataset(splits, repo_id, license="mit", pretty_name="Sample gestures", report=report)
+
+    card = DatasetCard.load(repo_id, repo_type="dataset")
+    assert card.data.pretty_name == "Sample gestures" and "ase" in card.data.tags
+    assert card.data.dataset_info is not None  # the features that `datasets` wrote survive the card
+    files = HfApi().list_repo_files(repo_id, repo_type="dataset")
+    assert any(f.startswith("data/train-") and f.endswith(".parquet") for f in files)
+
+    for split in ("train", "test"):
+        loaded = load_pose_dataset(repo_id, split=split)
+        assert loaded.features == dataset_features()
+        assert_rows_equal((loaded[i] for i in range(len(loaded))), splits[split])
+
+    streamed = load_pose_dataset(repo_id, split="test", streaming=True)
+    assert_rows_equal(iter(streamed), splits["test"])
+
+    # the streamed rows feed the collator exactly as the local ones
+    collator = SignCLIPCollator(tiny_processor())
+    streamed_batch = collator(list(itertools.islice(iter(streamed), 8)))
+    local = splits["test"].with_format("numpy")
+    local_batch = collator([local[i] for i in range(8)])
+    for key in ("pose_values", "pose_attention_mask", "input_ids", "attention_mask"):
+        torch.testing.assert_close(streamed_batch[key], local_batch[key], rtol=0, atol=0)
+
+
+def test_cli_builds_and_pushes(hub_env, tmp_path, capsys):
+    from signclip_hf.cli import main as cli_main
+
+    repo_id = hub_env.new_repo_id("cli-gestures")
+    arguments = ["build-dataset", str(GESTURES_DIR), "--output", str(tmp_path / "out"), "--signer-split", "0.5",
+                 "--push-to-hub", repo_id, "--license", "mit"]
+    assert cli_main(arguments) == 0
+    assert f"pushed to {repo_id}" in capsys.readouterr().out
+    assert DatasetCard.load(repo_id, repo_type="dataset").data.license == "mit"
+    assert load_pose_dataset(repo_id, split="test")["file"].tolist() == load_pose_dataset(tmp_path / "out", split="test")["file"].tolist()
+
+
+def test_load_from_a_build_folder(built):
+    splits, _, output = built
+    assert_rows_equal(iter(load_pose_dataset(output, split="test", streaming=True)), splits["test"])
+    loaded = load_pose_dataset(output)
+    assert list(loaded) == ["train", "test"] and loaded["train"][0]["pose"].dtype == np.float32
+    with pytest.raises(ValueError, match="splits \\['train', 'test'\\]; asked for 'validation'"):
+        load_pose_dataset(output, split="validation")

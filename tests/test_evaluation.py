@@ -1,0 +1,247 @@
+"""Evaluation end to end on the bundled real sample with a tiny model: embedding cache, gallery search,
+zero-shot / few-shot / linear probe / retrieval, plots, the evaluate CLI, and Trainer fine-tuning."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForVideoClassification, TrainerCallback, pipeline
+
+from signclip_hf.cli import main
+from signclip_hf.data.build import build_dataset
+from signclip_hf.evaluation import (
+    embed_dataset,
+    embed_texts,
+    embeddings_of,
+    few_shot,
+    linear_probe,
+    retrieval,
+    search,
+    zero_shot,
+)
+from signclip_hf.evaluation.finetune import FinetuneConfig, classifier_from_signclip, finetune
+from signclip_hf.evaluation.plots import plot_confusion_matrix, plot_dataset_embeddings
+from signclip_hf.evaluation.protocols import class_prompts
+from signclip_hf.metrics import load_metric
+from signclip_hf.sample_data import GESTURES_DIR
+from signclip_hf.testing.tiny import tiny_model, tiny_processor
+
+NO_DROPOUT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    built, _ = build_dataset(GESTURES_DIR, output=tmp_path_factory.mktemp("data") / "gestures")
+    return built
+
+
+@pytest.fixture(scope="module")
+def model():
+    config = dict(pose_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                                   intermediate_size=64, vocab_size=128, **NO_DROPOUT),
+                  text_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                                   intermediate_size=64, model_type="bert", vocab_size=30522, **NO_DROPOUT))
+    return tiny_model(seed=0, **config)
+
+
+@pytest.fixture(scope="module")
+def processor():
+    return tiny_processor()
+
+
+@pytest.fixture(scope="module")
+def embedded(model, processor, dataset):
+    return embed_dataset(model, processor, dataset, batch_size=16)
+
+
+def by_signer(dataset, signer, labels=None):
+    rows = [i for i, (s, l) in enumerate(zip(dataset["signer"], dataset["label"]))
+            if s == signer and (labels is None or l in labels)]
+    return dataset.select(rows)
+
+
+def test_embedding_cache_matches_the_model_and_is_reused(model, processor, dataset, embedded):
+    files = [str(GESTURES_DIR / f) for f in dataset["file"][:3]]
+    with torch.no_grad():
+        direct = model.get_pose_features(**processor(poses=files, return_tensors="pt")).numpy()
+    np.testing.assert_allclose(embeddings_of(embedded)[:3], direct, rtol=1e-4, atol=1e-5)
+    again = embed_dataset(model, processor, dataset, batch_size=16)
+    assert again.cache_files == embedded.cache_files  # same Arrow cache file, next to the saved dataset
+    other = tiny_model(seed=1, pose_config=model.config.pose_config.to_dict(),
+                       text_config=model.config.text_config.to_dict())
+    assert embed_dataset(other, processor, dataset, batch_size=16).cache_files != embedded.cache_files
+
+
+def test_search_matches_brute_force_for_any_chunk_size():
+    rng = np.random.default_rng(0)
+    gallery = rng.normal(size=(500, 16)).astype(np.float32)
+    gallery[10] = gallery[20]  # duplicate items tie exactly
+    queries = rng.normal(size=(7, 16)).astype(np.float32)
+    positives = np.array([20, 1, 2, 3, 499, 250, 0])
+    scores = queries @ gallery.T
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+    pessimistic = (scores >= scores[np.arange(7), positives][:, None]).sum(axis=1)
+    for chunk_size in (7, 64, 10_000):
+        result = search(queries, gallery, k=10, chunk_size=chunk_size, positives=positives)
+        np.testing.assert_array_equal(result.indices, expected)
+        np.testing.assert_allclose(result.scores, np.take_along_axis(scores, expected, 1), rtol=1e-5)
+        np.testing.assert_array_equal(result.positive_ranks, pessimistic)
+    assert pessimistic[0] >= 2  # query 0's positive (item 20) is tied with item 10: ranked after it
+
+
+def test_zero_shot_is_argmax_over_gloss_prompts(model, processor, embedded):
+    result = zero_shot(model, processor, embedded)
+    names, prompts = class_prompts(embedded)
+    assert names == ["hello", "i love you", "seeyoulater", "thank you"]
+    assert prompts[1] == "<en> <ase> i love you"
+    files = [str(GESTURES_DIR / f) for f in embedded["file"][:5]]
+    with torch.no_grad():
+        logits = model(**processor(text=prompts, poses=files, return_tensors="pt")).logits_per_pose.numpy()
+    np.testing.assert_allclose(result.scores[:5], logits, rtol=1e-4, atol=1e-4)
+    labels = embedded["label"]
+    manual = np.mean([names[p] == l for p, l in zip(result.scores.argmax(1), labels)])
+    assert result.metrics["top1_accuracy"] == pytest.approx(manual)
+    assert result.metrics["num_examples"] == 120 and result.to_dict()["class_names"] == names
+
+
+def test_few_shot_prototypes(embedded):
+    support, query = by_signer(embedded, "signer07"), by_signer(embedded, "signer12")
+    result = few_shot(None, None, support, query, shots=(1, 20), seeds=(0, 1))
+    assert result.skipped_labels == ["i love you"]  # signer07 never signs it: no support
+    assert result.metrics["1-shot"]["num_examples"] == 40
+    # k = every support clip: class score = dot with the class mean, identical for all seeds
+    assert result.metrics["20-shot"]["top1_accuracy_std"] == 0.0
+    support_embeds, labels = embeddings_of(support), np.array(support["label"])
+    means = np.stack([support_embeds[labels == c].mean(0) for c in ["hello", "seeyoulater", "thank you"]])
+    np.testing.assert_allclose(result.runs["20-shot"][0].scores, embeddings_of(result_query(query)) @ means.T,
+                               rtol=1e-4, atol=1e-4)
+    # k = 1: the prototype is one support clip drawn by the seed
+    run = result.runs["1-shot"][0]
+    rng = np.random.default_rng(0)
+    chosen = [rng.choice(np.flatnonzero(labels == c), size=1, replace=False) for c in run.class_names]
+    np.testing.assert_allclose(run.scores[:, 0], embeddings_of(result_query(query)) @ support_embeds[chosen[0][0]],
+                               rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="no class to predict"):
+        few_shot(None, None, support, query, shots=(1,), unknown_labels="error")
+
+
+def result_query(query):
+    return query.select([i for i, label in enumerate(query["label"]) if label != "i love you"])
+
+
+def test_linear_probe_fits_frozen_embeddings(embedded):
+    signer07 = by_signer(embedded, "signer07")
+    result = linear_probe(None, None, signer07, signer07)
+    assert result.metrics["top1_accuracy"] >= 0.9  # separable on its own training clips
+    cross = linear_probe(None, None, signer07, by_signer(embedded, "signer12"))
+    assert cross.class_names == ["hello", "seeyoulater", "thank you"] and cross.metrics["num_examples"] == 40
+    assert cross.scores.shape == (40, 3)
+
+
+def test_retrieval_protocol_uses_deduplicated_prompts(model, processor, embedded):
+    result = retrieval(model, processor, embedded)
+    assert result.prompts == ["<en> <ase> hello", "<en> <ase> seeyoulater", "<en> <ase> thank you",
+                              "<en> <ase> i love you"]
+    text_embeds = embed_texts(model, processor, result.prompts)
+    references = [result.prompts.index(f"<en> <ase> {label}") for label in embedded["label"]]
+    expected = load_metric("retrieval").compute(predictions=embeddings_of(embedded) @ text_embeds.T,
+                                                references=references)
+    assert result.metrics == expected
+    assert result.metrics["num_text_queries"] == 4 and result.metrics["num_pose_queries"] == 120
+
+
+def test_plots_are_real_pictures(embedded, tmp_path):
+    from matplotlib.image import imread
+
+    space = plot_dataset_embeddings(embedded, tmp_path / "space.png")
+    confusion = plot_confusion_matrix([0, 0, 1, 2, 2], [0, 1, 1, 2, 0], ["hello", "thank you", "i love you"],
+                                      tmp_path / "confusion.png")
+    for path, min_kb in ((space, 40), (confusion, 10)):
+        assert path.stat().st_size > min_kb * 1024
+        pixels = imread(path)[..., :3].reshape(-1, 3)
+        assert len(np.unique((pixels * 255).astype(np.uint8), axis=0)) > 100  # colours, not a blank canvas
+
+
+def test_evaluate_cli_writes_table_and_json(model, processor, dataset, tmp_path, capsys):
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    held_out, _ = build_dataset(GESTURES_DIR, output=tmp_path / "data", signer_split=0.5)
+    assert main(["evaluate", str(tmp_path / "model"), str(tmp_path / "data"), "--task", "retrieval", "zero-shot",
+                 "few-shot", "--shots", "1", "5", "--output", str(tmp_path / "results.json")]) == 0
+    table = capsys.readouterr().out
+    assert "v2t_R@10" in table and "5-shot" in table
+    results = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert set(results) == {"retrieval", "zero-shot", "few-shot"}
+    assert set(results["few-shot"]["metrics"]) == {"1-shot", "5-shot"}
+    assert 0.0 <= results["zero-shot"]["metrics"]["top1_accuracy"] <= 1.0
+
+
+def test_classifier_starts_as_zero_shot(model, processor, embedded):
+    names, prompts = class_prompts(embedded)
+    classifier = classifier_from_signclip(model, processor, names, prompts).eval()
+    batch = processor(poses=[str(GESTURES_DIR / f) for f in embedded["file"][::10]], return_tensors="pt")
+    with torch.no_grad():
+        logits = classifier(**batch).logits.numpy()
+    expected = zero_shot(model, processor, embedded).scores[::10]
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
+    assert classifier.config.id2label[3] == "thank you" and classifier.config.label2id["hello"] == 0
+
+
+def test_finetune_trainer_saves_a_gloss_classifier(model, processor, embedded, tmp_path):
+    train = by_signer(embedded, "signer07", {"hello", "thank you"})
+    held_out = by_signer(embedded, "signer12", {"hello", "thank you"})
+    config = FinetuneConfig(output_dir=str(tmp_path / "islr"), num_train_epochs=2, per_device_train_batch_size=8,
+                            learning_rate=1e-3, logging_steps=1, early_stopping_patience=1)
+    result = finetune(model, train, held_out, config, processor=processor)
+    first_eval = next(h for h in result.log_history if "eval_top1_accuracy" in h)
+    assert first_eval["step"] == 0  # evaluated before training: the zero-shot classifier
+    zero_shot_top1 = zero_shot(model, processor, held_out).metrics["top1_accuracy"]
+    assert first_eval["eval_top1_accuracy"] == pytest.approx(zero_shot_top1)
+    assert {"eval_top1_accuracy", "eval_macro_accuracy", "eval_top5_accuracy"} <= set(result.metrics)
+    loaded = AutoModelForVideoClassification.from_pretrained(result.output_dir).eval()
+    assert loaded.config.id2label == {0: "hello", 1: "thank you"}
+    files = [str(GESTURES_DIR / f) for f in held_out["file"][:4]]
+    inputs = processor(poses=files, return_tensors="pt")
+    with torch.no_grad():
+        logits = loaded(**inputs).logits
+        np.testing.assert_allclose(logits.numpy(), result.model.eval()(**inputs).logits.numpy(), rtol=1e-5, atol=1e-5)
+    assert all(loaded.config.id2label[int(i)] in {"hello", "thank you"} for i in logits.argmax(-1))
+    assert (result.output_dir / "processor_config.json").is_file()
+    predictions = pipeline(model=str(result.output_dir), trust_remote_code=True)(files[0])
+    assert predictions[0]["label"] == loaded.config.id2label[int(logits[0].argmax())]
+
+
+class FirstStepRecorder(TrainerCallback):
+    """Hooks the trained model: records each forward's `num_items_in_batch` and loss, and the classifier's
+    gradient just before the first optimizer step."""
+
+    def __init__(self):
+        self.gradient, self.losses, self.num_items = None, [], []
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        model.register_forward_hook(self.record, with_kwargs=True)
+
+    def record(self, module, args, kwargs, output):
+        if self.gradient is None:
+            self.num_items.append(int(kwargs["num_items_in_batch"]))
+            self.losses.append(float(output.loss.detach()))
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if self.gradient is None:
+            self.gradient = model.classifier.weight.grad.detach().clone()
+
+
+def test_gradient_accumulation_matches_one_large_batch(model, processor, embedded, tmp_path):
+    train = by_signer(embedded, "signer12")
+    runs = {}
+    for batch_size, accumulation in ((4, 1), (2, 2)):
+        runs[accumulation] = FirstStepRecorder()
+        config = FinetuneConfig(output_dir=str(tmp_path / f"run{batch_size}"), max_steps=1, augment=False,
+                                group_by_length=False, per_device_train_batch_size=batch_size,
+                                gradient_accumulation_steps=accumulation, resume=False)
+        finetune(model, train, None, config, processor=processor, callbacks=[runs[accumulation]])
+    assert runs[2].num_items == [4, 4]  # Trainer passes the items of the whole accumulated batch
+    assert runs[1].num_items == [4]
+    assert sum(runs[2].losses) == pytest.approx(runs[1].losses[0], rel=1e-5)
+    torch.testing.assert_close(runs[2].gradient, runs[1].gradient, rtol=1e-5, atol=1e-6)

@@ -1,0 +1,242 @@
+"""Contrastive pretraining: cross-process loss equivalence, 2-process CLI run, kill-and-resume, learning.
+
+Multi-process runs are real `accelerate launch` CPU runs (gloo): `ACCELERATE_USE_CPU=1 accelerate launch
+--multi_gpu --num_processes 2` (SPEC §5: `--cpu` alone starts one process). Run as a script under
+`accelerate launch`, this file is the equivalence worker (see `equivalence_worker`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from signclip_hf.sample_data import GESTURES_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_CONFIG = ROOT / "examples" / "configs" / "pretrain_tiny.yaml"
+GLOBAL_BATCH = 8
+VARIANTS = {"dot": {}, "cosine_projection": {"score_type": "cosine", "projection_dim": 16}}
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+
+
+def _launch_two() -> list[str]:
+    """`accelerate launch` of two CPU ranks (with ACCELERATE_USE_CPU=1 from `_env`) on a free port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    return launch + ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port)]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> dict[str, Path]:
+    """Tiny models (dropout as configured) and a dataset built from the bundled sample (train / test)."""
+    from signclip_hf.data import build_dataset
+    from signclip_hf.testing.tiny import save_tiny
+
+    root = tmp_path_factory.mktemp("pretrain")
+    paths = {"dataset": root / "dataset"}
+    build_dataset(GESTURES_DIR, output=paths["dataset"], signer_split=0.5, seed=0)
+    for name, overrides in VARIANTS.items():
+        paths[name] = save_tiny(root / f"tiny_{name}", seed=0, **overrides)
+    return paths
+
+
+def _global_batch(dataset: Path, processor):
+    """The first GLOBAL_BATCH training rows (mixed texts) and a collator for them."""
+    from signclip_hf.data import SignCLIPCollator, load_saved
+
+    rows = load_saved(dataset)["train"].with_format("numpy").shuffle(seed=0).select(range(GLOBAL_BATCH))
+    return [rows[i] for i in range(GLOBAL_BATCH)], SignCLIPCollator(processor)
+
+
+def loss_and_grads(model_dir: Path, dataset: Path, rank: int = 0, world: int = 1, accelerator=None):
+    """Loss (averaged over processes) and parameter gradients for this process's shard of the global batch."""
+    from signclip_hf.modeling import SignCLIPModel, SignCLIPProcessor
+    from signclip_hf.training import distributed_contrastive_loss
+
+    model = SignCLIPModel.from_pretrained(model_dir).eval()  # eval: no dropout, both runs see the same function
+    rows, collator = _global_batch(dataset, SignCLIPProcessor.from_pretrained(model_dir))
+    shard = GLOBAL_BATCH // world
+    batch = collator(rows[rank * shard : (rank + 1) * shard])
+    wrapped = accelerator.prepare(model) if accelerator is not None else model
+    outputs = wrapped(**batch)
+    loss = distributed_contrastive_loss(outputs.pose_embeds, outputs.text_embeds, model.score)
+    if accelerator is not None:
+        accelerator.backward(loss)
+        loss = accelerator.reduce(loss.detach(), "mean")
+    else:
+        loss.backward()
+    grads = {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
+    return loss.detach(), grads
+
+
+def equivalence_worker(out_dir: str, dataset: str, *model_dirs: str) -> None:
+    """Under `accelerate launch`: each rank takes its shard; rank 0 saves the global loss and DDP-averaged grads."""
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True)
+    for model_dir in model_dirs:
+        loss, grads = loss_and_grads(
+            Path(model_dir), Path(dataset), accelerator.process_index, accelerator.num_processes, accelerator
+        )
+        if accelerator.is_main_process:
+            torch.save({"loss": loss, "grads": grads}, Path(out_dir, Path(model_dir).name + ".pt"))
+    accelerator.end_training()
+
+
+@pytest.mark.slow
+def test_two_ranks_match_one_process(workspace, tmp_path):
+    """2 ranks × 4 clips (negatives gathered with autograd) == 1 process × 8 clips: loss and every gradient."""
+    model_dirs = [str(workspace[name]) for name in VARIANTS]
+    command = _launch_two() + [__file__, "--equivalence-worker", str(tmp_path), str(workspace["dataset"]), *model_dirs]
+    subprocess.run(command, check=True, env=_env(), timeout=300)
+    for name in VARIANTS:
+        distributed = torch.load(tmp_path / f"{workspace[name].name}.pt")
+        loss, grads = loss_and_grads(workspace[name], workspace["dataset"])
+        torch.testing.assert_close(distributed["loss"], loss, atol=1e-5, rtol=0)
+        assert distributed["grads"].keys() == grads.keys()
+        assert any("logit_scale" in k for k in grads) == (name != "dot")
+        for key, grad in grads.items():
+            torch.testing.assert_close(distributed["grads"][key], grad, atol=1e-5, rtol=1e-5, msg=f"{name}: {key}")
+        assert max(float(g.abs().max()) for g in grads.values()) > 1e-3  # the gradients are not trivially zero
+
+
+def test_one_process_loss_is_signclip_loss(workspace):
+    """Without a process group the distributed loss is the core's `signclip_loss` of the model's scores."""
+    from signclip_hf.modeling import SignCLIPModel, SignCLIPProcessor
+    from signclip_hf.training import distributed_contrastive_loss
+
+    model = SignCLIPModel.from_pretrained(workspace["dot"]).eval()
+    rows, collator = _global_batch(workspace["dataset"], SignCLIPProcessor.from_pretrained(workspace["dot"]))
+    with torch.no_grad():
+        outputs = model(**collator(rows), return_loss=True)
+        loss = distributed_contrastive_loss(outputs.pose_embeds, outputs.text_embeds, model.score)
+    assert float(loss) == float(outputs.loss) and float(loss) > 0
+
+
+def _config_args(workspace, output_dir: Path, *overrides: str) -> list[str]:
+    args = ["pretrain", "--config", str(TINY_CONFIG), "--output-dir", str(output_dir)]
+    args += ["--set", f"model.from_checkpoint={workspace['dot']}", "--set", f"data.paths=[{workspace['dataset']}]"]
+    for override in overrides:
+        args += ["--set", override]
+    return args
+
+
+@pytest.mark.slow
+def test_two_process_cli_run_writes_loadable_model(workspace, tmp_path):
+    """The real CLI under a 2-process accelerate launch: logs, checkpoints, validation and an AutoModel."""
+    from transformers import AutoModel, AutoProcessor
+
+    output = tmp_path / "run"
+    command = _launch_two() + ["-m", "signclip_hf.cli"] + _config_args(workspace, output, "epochs=1")
+    result = subprocess.run(command, env=_env(), timeout=300, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in (output / "log.jsonl").read_text().splitlines()]
+    # 60 train clips, 2 processes × 8 per batch: 3 full global batches -> 3 optimizer steps in one epoch
+    assert [r["step"] for r in records] == [1, 2, 3]
+    assert all(r["clips_per_s"] > 0 and r["loss"] > 0 for r in records)
+    assert (output / "checkpoints" / "step_3" / "checkpoint_complete").is_file()
+    assert "validation loss after 3 steps" in result.stdout
+    model = AutoModel.from_pretrained(output / "final")
+    processor = AutoProcessor.from_pretrained(output / "final")
+    before = AutoModel.from_pretrained(workspace["dot"])
+    changed = model.pose_model.frame_tokenizer.linear1.weight - before.pose_model.frame_tokenizer.linear1.weight
+    assert float(changed.detach().abs().max()) > 0
+    inputs = processor(text=["<en> <ase> hello"], poses=[str(GESTURES_DIR / "signer07/hello/000.pose")], return_tensors="pt")
+    assert model(**inputs).logits_per_pose.shape == (1, 1)
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_run_matches_uninterrupted(workspace, tmp_path):
+    """SIGKILL mid-epoch after a checkpoint, `--resume latest`: same final weights as one uninterrupted run
+    (augmentation, gradient accumulation, dropout and warmup all on)."""
+    # 7 batches per epoch, accumulating 2 -> 4 steps per epoch; the kill comes after step 6, in epoch 1
+    overrides = ("epochs=3", "checkpoint_every=2", "gradient_accumulation_steps=2", "data.augmentation=all")
+    cli = [sys.executable, "-m", "signclip_hf.cli"]
+    env = _env()
+
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    quiet = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uninterrupted = subprocess.Popen(cli + _config_args(workspace, reference, *overrides), **quiet)  # runs alongside
+    process = subprocess.Popen(cli + _config_args(workspace, resumed, *overrides), **quiet)
+    marker = resumed / "checkpoints" / "step_6" / "checkpoint_complete"
+    deadline = time.monotonic() + 240
+    while not marker.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert marker.is_file() and process.returncode == -signal.SIGKILL
+    assert not (resumed / "final").exists(), "the run finished before it was killed"
+    for later in ("step_8", "step_10"):  # may exist, half written or not: resume from step 6, mid-epoch
+        shutil.rmtree(resumed / "checkpoints" / later, ignore_errors=True)
+    subprocess.run(
+        cli + _config_args(workspace, resumed, *overrides) + ["--resume", "latest"], check=True, env=env, timeout=300,
+        capture_output=True,
+    )  # fmt: skip
+
+    assert uninterrupted.wait(timeout=300) == 0
+    expected = load_file(reference / "final" / "model.safetensors")
+    got = load_file(resumed / "final" / "model.safetensors")
+    assert expected.keys() == got.keys()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], atol=1e-6, rtol=0, msg=key)
+    initial = load_file(workspace["dot"] / "model.safetensors")
+    assert any(not torch.equal(initial[k], expected[k]) for k in expected)
+
+
+def test_loss_decreases(workspace, tmp_path):
+    """A few epochs with the Python API (one process): the training loss goes down."""
+    from signclip_hf.training import PretrainConfig, pretrain
+
+    config = PretrainConfig.from_yaml(
+        TINY_CONFIG,
+        [
+            f"model.from_checkpoint={workspace['dot']}", f"data.paths=[{workspace['dataset']}]",
+            f"output_dir={tmp_path / 'run'}", "optim.lr=3e-3", "epochs=3", "checkpoint_every=null",
+            "data.augmentation=null", "eval_every=null",
+        ],
+    )  # fmt: skip
+    final = pretrain(config)
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert len(losses) == 21  # 60 clips // 8 = 7 steps per epoch
+    assert sum(losses[-5:]) / 5 < sum(losses[:3]) / 3 - 0.2
+    assert (final / "model.safetensors").is_file()
+
+
+def test_config_errors_name_the_file_and_key(tmp_path):
+    from signclip_hf.training import PretrainConfig
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {paths: [x]}\noptim: {lr: 1e-4, warmup: 3}\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml.*optim\.warmup"):
+        PretrainConfig.from_yaml(bad)
+    bad.write_text("data: {paths: [x]}\nmixed_precision: fp8\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml.*mixed_precision"):
+        PretrainConfig.from_yaml(bad)
+    bad.write_text("optim: {lr: 1e-4}\n")
+    with pytest.raises(ValueError, match="exactly one of"):
+        PretrainConfig.from_yaml(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text("data: {paths: x}\noptim: {lr: 1e-4, betas: [0.9, 0.98]}\n")
+    config = PretrainConfig.from_yaml(good, ["optim.warmup_steps=7", "data.augmentation=null"])
+    assert (config.optim.lr, config.optim.betas, config.optim.warmup_steps) == (1e-4, (0.9, 0.98), 7)
+    assert config.data.paths == ["x"] and config.data.augmentation is None and config.optim.max_grad_norm == 2.0
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--equivalence-worker"]:
+    equivalence_worker(*sys.argv[2:])
