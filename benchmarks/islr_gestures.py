@@ -3,8 +3,10 @@
 Baseline: 1-nearest-neighbour (Euclidean) on raw SPEC features (SPEC §1: 609-d normalized keypoints),
 mean-pooled over frames, no model. Two protocols, both signer-independent:
 - leave-one-signer-out (LOSO): each signer's clips are classified against all other signers' clips;
-- the fixed split `signer_independent_split(test_size=0.3, seed=0)`, on which `--model` also reports
-  zero-shot, 5-shot, linear-probe and (with `--finetune-epochs`) fine-tuned top-1 of a SignCLIP model.
+- a fixed split of whole signers into train / validation / test (`fixed_split`): the 1-NN gallery is
+  train + validation; with `--model` a SignCLIP model is also scored on the test signers zero-shot,
+  5-shot (support: train), by a linear probe (train) and, with `--finetune-epochs`, fine-tuned on train
+  with the best checkpoint chosen on the validation signers (the test signers are never looked at).
 
     python benchmarks/islr_gestures.py [--root ../shared/data/gestures] [--model DIR [--finetune-epochs 10]]
 """
@@ -34,6 +36,11 @@ def gestures_dataset(root: str | Path = DEFAULT_ROOT, glosses: tuple[str, ...] =
     return dataset.filter(lambda label: label in glosses, input_columns="label").flatten_indices()
 
 
+def fixed_split(dataset: Dataset, seed: int = 0):
+    """Whole signers held out: about 30% of the clips for test and 15% for validation."""
+    return signer_independent_split(dataset, test_size=0.3, validation_size=0.15, seed=seed)
+
+
 def mean_pooled_features(dataset: Dataset) -> np.ndarray:
     """(N, 609) SPEC features of every clip, averaged over its frames."""
     rows = dataset.with_format("numpy", columns=["pose", "confidence"])
@@ -57,8 +64,9 @@ def one_nn_baseline(root: str | Path = DEFAULT_ROOT, glosses: tuple[str, ...] = 
         predicted = nearest_neighbour_predictions(features[~held_out], labels[~held_out], features[held_out])
         per_signer[str(signer)] = float((predicted == labels[held_out]).mean())
         correct += int((predicted == labels[held_out]).sum())
-    split = signer_independent_split(dataset.add_column("index", np.arange(len(dataset))), test_size=0.3, seed=seed)
-    train, test = np.array(split["train"]["index"]), np.array(split["test"]["index"])
+    split = fixed_split(dataset.add_column("index", np.arange(len(dataset))), seed)
+    train = np.concatenate([split["train"]["index"], split["validation"]["index"]])
+    test = np.array(split["test"]["index"])
     predicted = nearest_neighbour_predictions(features[train], labels[train], features[test])
     return {
         "glosses": list(glosses),
@@ -71,7 +79,9 @@ def one_nn_baseline(root: str | Path = DEFAULT_ROOT, glosses: tuple[str, ...] = 
     }
 
 
-def model_results(model_dir: str, root: str | Path, glosses: tuple[str, ...], seed: int, epochs: float) -> dict:
+def model_results(
+    model_dir: str, root: str | Path, glosses: tuple[str, ...], seed: int, epochs: float, learning_rate: float = 1e-4
+) -> dict:
     """Zero-shot, 5-shot, linear probe (and fine-tuned) top-1 of a SignCLIP model on the fixed split."""
     from transformers import AutoModel, AutoProcessor
 
@@ -79,7 +89,7 @@ def model_results(model_dir: str, root: str | Path, glosses: tuple[str, ...], se
     from signclip_hf.evaluation.finetune import FinetuneConfig, finetune
 
     model, processor = AutoModel.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir)
-    split = signer_independent_split(gestures_dataset(root, glosses), test_size=0.3, seed=seed)
+    split = fixed_split(gestures_dataset(root, glosses), seed)
     train, test = (embed_dataset(model, processor, split[name]) for name in ("train", "test"))
     five_shot = few_shot(model, processor, train, test, shots=(5,), seeds=(0, 1, 2, 3, 4))
     results = {
@@ -88,9 +98,12 @@ def model_results(model_dir: str, root: str | Path, glosses: tuple[str, ...], se
         "linear_probe_top1": linear_probe(model, processor, train, test).metrics["top1_accuracy"],
     }
     if epochs > 0:
-        config = FinetuneConfig(output_dir=tempfile.mkdtemp(prefix="islr-"), num_train_epochs=epochs, seed=seed)
-        tuned = finetune(model, split["train"], split["test"], config, processor=processor)
-        results["finetuned_top1"] = tuned.metrics["eval_top1_accuracy"]
+        config = FinetuneConfig(output_dir=tempfile.mkdtemp(prefix="islr-"), num_train_epochs=epochs, seed=seed,
+                                learning_rate=learning_rate)
+        tuned = finetune(model, split["train"], split["validation"], config, processor=processor)
+        results["finetuned_validation_top1"] = tuned.metrics["eval_top1_accuracy"]
+        tested = tuned.trainer.evaluate(split["test"].with_format("numpy"), metric_key_prefix="test")
+        results["finetuned_top1"] = tested["test_top1_accuracy"]
     return results
 
 
@@ -100,13 +113,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=None, help="also evaluate this SignCLIP model directory")
     parser.add_argument("--finetune-epochs", type=float, default=0.0)
+    parser.add_argument("--learning-rate", type=float, default=1e-4, help="fine-tuning learning rate")
     args = parser.parse_args()
     if not Path(args.root, "metadata.csv").is_file():
         raise SystemExit(f"{args.root}: no gestures data (metadata.csv); pass --root")
     start = time.perf_counter()
     results = {"baseline_1nn_mean_pooled": one_nn_baseline(args.root, GLOSSES, args.seed)}
     if args.model:
-        results["model"] = model_results(args.model, args.root, GLOSSES, args.seed, args.finetune_epochs)
+        results["model"] = model_results(
+            args.model, args.root, GLOSSES, args.seed, args.finetune_epochs, args.learning_rate
+        )
     results["seconds"] = time.perf_counter() - start
     baseline = results["baseline_1nn_mean_pooled"]
     rows = [

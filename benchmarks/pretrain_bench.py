@@ -175,8 +175,8 @@ def main() -> None:
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=32, help="per process")
     parser.add_argument("--loss-clips", type=int, default=384, help="train clips of the 3-epoch loss run (0 = all)")
-    parser.add_argument("--steps", type=int, default=8, help="steps of each throughput run")
-    parser.add_argument("--rounds", type=int, default=5, help="timed steps per precision for the MFU")
+    parser.add_argument("--steps", type=int, default=6, help="steps of each throughput run")
+    parser.add_argument("--rounds", type=int, default=3, help="timed steps per precision for the MFU")
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker)

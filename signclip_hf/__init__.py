@@ -40,3 +40,5 @@ def _register() -> None:
 
 
 _register()
+
+from . import pipeline  # noqa: E402  registers the SignCLIP pipeline tasks

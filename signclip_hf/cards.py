@@ -24,11 +24,11 @@ from __future__ import annotations
 import json
 import numbers
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .hub_cards import TEMPLATES_DIR
 from .modeling import SIGN_LANGUAGES
 
 TEMPLATE_NAME = "model_card.md.j2"
@@ -69,11 +69,8 @@ class CardInfo:
 
 
 def template_path() -> Path:
-    """`hub_cards/model_card.md.j2`: shipped as package data `signclip_hf.hub_cards`, or from the source tree."""
-    try:
-        return Path(str(resources.files("signclip_hf.hub_cards") / TEMPLATE_NAME))
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "hub_cards" / TEMPLATE_NAME
+    """`hub_cards/model_card.md.j2`, installed as package data `signclip_hf.hub_cards`."""
+    return TEMPLATES_DIR / TEMPLATE_NAME
 
 
 def load_eval_json(source: str | Path | dict) -> dict:

@@ -25,7 +25,7 @@ from signclip_hf.data import (
     signer_independent_split,
     split_by_column,
 )
-from signclip_hf.modeling import read_keypoints
+from signclip_hf.modeling import UnknownLanguageError, read_keypoints
 from signclip_hf.sample_data import FORMATS_DIR, GESTURES_DIR
 from signclip_hf.testing.tiny import tiny_processor
 
@@ -156,6 +156,28 @@ def test_missing_column_is_a_clear_error(corpus):
         build_dataset(root, label_column="gloss")
 
 
+def test_output_folder_rules_and_signer_split(corpus, tmp_path):
+    root, good = corpus
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="holds no build_report.json"):
+        build_dataset(root, output=tmp_path / "foreign")
+    assert (tmp_path / "foreign" / "notes.txt").read_text() == "keep me"
+    splits, report = build_dataset(root, output=tmp_path / "out", signer_split=0.5, seed=1)
+    assert list(splits) == ["train", "test"] and sum(report.split_sizes.values()) == len(good)
+    whole, _ = build_dataset(root, output=tmp_path / "out", num_proc=2)  # a previous build is replaced
+    assert len(whole) == len(good) and list(load_saved(tmp_path / "out")["file"]) == list(whole["file"])
+    again = signer_independent_split(whole, test_size=0.5, seed=1)  # same seed, same signers held out
+    assert set(again["test"]["signer"]) == set(splits["test"]["signer"]) and len(again["test"]) == len(splits["test"])
+
+
+def test_unknown_language_code_fails_before_building(tmp_path):
+    rows = [dict(r, sign_language="asl") for r in sample_rows(1)]
+    write_metadata(tmp_path / "metadata.csv", rows)
+    with pytest.raises(UnknownLanguageError, match=r"metadata\.csv: unknown sign language tag <asl>"):
+        build_dataset(tmp_path)
+
+
 def test_split_column_gives_a_dataset_dict(tmp_path):
     rows = [dict(r, split="test" if r["signer"] == "signer12" else "train") for r in sample_rows(1)]
     for row in rows:
@@ -249,6 +271,8 @@ def test_pose_rows_equal_numpy_format(built):
             for key, value in expected.items():
                 np.testing.assert_array_equal(np.asarray(row[key]), value, err_msg=key)
         assert [r["file"] for r in rows.__getitems__([2, 0])] == [part[2]["file"], part[0]["file"]]
+        batches = list(LengthGroupedBatchSampler.from_dataset(part, 2))  # lengths in the split's own row order
+        assert sorted(np.concatenate(batches)) == list(range(len(part)))
     with pytest.raises(IndexError):
         rows[len(rows)]
 
@@ -296,3 +320,20 @@ def test_sampler_shards_over_two_accelerate_processes(tmp_path):
         assert got[0][6][:2] == expected[12] and len(got[0]) == len(got[1]) == 7
         assert set(np.concatenate(got[0][:6] + got[1][:6])) | set(expected[12]) == set(range(50))
     assert ranks[0]["epochs"][0] != ranks[0]["epochs"][1]
+
+
+def test_loader_batches_feed_the_model(built):
+    from torch.utils.data import DataLoader
+
+    from signclip_hf.data import AugmentationConfig, PoseAugmentation
+    from signclip_hf.testing.tiny import tiny_model
+
+    dataset, _, _ = built
+    collator = SignCLIPCollator(tiny_processor(), augmentation=PoseAugmentation(AugmentationConfig(seed=0)))
+    loader = DataLoader(PoseRows(dataset), batch_sampler=LengthGroupedBatchSampler.from_dataset(dataset, 4),
+                        collate_fn=collator)
+    model = tiny_model()
+    for batch in loader:
+        assert batch["pose_values"].shape[1] == batch["pose_attention_mask"].sum(1).max()  # padded to the longest
+        output = model(**batch, return_loss=True)
+        assert output.logits_per_pose.shape == (len(batch["input_ids"]),) * 2 and torch.isfinite(output.loss)

@@ -10,6 +10,7 @@ import torch
 from huggingface_hub import DatasetCard, HfApi
 
 from signclip_hf.data import (
+    DatasetCardConfig,
     SignCLIPCollator,
     build_dataset,
     dataset_features,
@@ -43,7 +44,7 @@ def assert_rows_equal(loaded_rows, reference) -> None:
 
 def test_card_metadata(built):
     splits, report, _ = built
-    card = DatasetCard(render_dataset_card(splits, "test-user/gestures", license="mit", report=report))
+    card = DatasetCard(render_dataset_card(splits, "test-user/gestures", DatasetCardConfig(license="mit"), report))
     assert card.data.license == "mit" and card.data.language == ["en"]
     assert {"sign-language", "ase"} <= set(card.data.tags) and card.data.size_categories == ["n<1K"]
     assert card.data.configs[0]["data_files"] == [
@@ -55,7 +56,7 @@ def test_card_metadata(built):
 def test_push_then_load_and_stream_identical(built, hub_env):
     splits, report, _ = built
     repo_id = hub_env.new_repo_id("gestures")
-    push_pose_dataset(splits, repo_id, license="mit", pretty_name="Sample gestures", report=report)
+    push_pose_dataset(splits, repo_id, DatasetCardConfig(pretty_name="Sample gestures", license="mit"), report)
 
     card = DatasetCard.load(repo_id, repo_type="dataset")
     assert card.data.pretty_name == "Sample gestures" and "ase" in card.data.tags
@@ -89,7 +90,8 @@ def test_cli_builds_and_pushes(hub_env, tmp_path, capsys):
     assert cli_main(arguments) == 0
     assert f"pushed to {repo_id}" in capsys.readouterr().out
     assert DatasetCard.load(repo_id, repo_type="dataset").data.license == "mit"
-    assert load_pose_dataset(repo_id, split="test")["file"].tolist() == load_pose_dataset(tmp_path / "out", split="test")["file"].tolist()
+    pushed, local = (load_pose_dataset(source, split="test") for source in (repo_id, tmp_path / "out"))
+    assert [str(f) for f in pushed["file"]] == [str(f) for f in local["file"]] and len(pushed) == 60
 
 
 def test_load_from_a_build_folder(built):

@@ -163,11 +163,19 @@ def test_plots_are_real_pictures(embedded, tmp_path):
         assert len(np.unique((pixels * 255).astype(np.uint8), axis=0)) > 100  # colours, not a blank canvas
 
 
-def test_evaluate_cli_writes_table_and_json(model, processor, dataset, tmp_path, capsys):
-    model.save_pretrained(tmp_path / "model")
-    processor.save_pretrained(tmp_path / "model")
-    held_out, _ = build_dataset(GESTURES_DIR, output=tmp_path / "data", signer_split=0.5)
-    assert main(["evaluate", str(tmp_path / "model"), str(tmp_path / "data"), "--task", "retrieval", "zero-shot",
+@pytest.fixture(scope="module")
+def saved(model, processor, tmp_path_factory):
+    """(model directory, dataset directory with a signer-independent train / test split)."""
+    root = tmp_path_factory.mktemp("saved")
+    model.save_pretrained(root / "model")
+    processor.save_pretrained(root / "model")
+    build_dataset(GESTURES_DIR, output=root / "data", signer_split=0.5)
+    return root / "model", root / "data"
+
+
+def test_evaluate_cli_writes_table_and_json(saved, tmp_path, capsys):
+    model_dir, data_dir = saved
+    assert main(["evaluate", str(model_dir), str(data_dir), "--task", "retrieval", "zero-shot",
                  "few-shot", "--shots", "1", "5", "--output", str(tmp_path / "results.json")]) == 0
     table = capsys.readouterr().out
     assert "v2t_R@10" in table and "5-shot" in table
@@ -175,6 +183,17 @@ def test_evaluate_cli_writes_table_and_json(model, processor, dataset, tmp_path,
     assert set(results) == {"retrieval", "zero-shot", "few-shot"}
     assert set(results["few-shot"]["metrics"]) == {"1-shot", "5-shot"}
     assert 0.0 <= results["zero-shot"]["metrics"]["top1_accuracy"] <= 1.0
+
+
+def test_finetune_cli_skips_glosses_unseen_in_training(saved, tmp_path):
+    model_dir, data_dir = saved
+    output = tmp_path / "islr"
+    assert main(["finetune", str(model_dir), str(data_dir), "--output", str(output), "--max-steps", "2",
+                 "--batch-size", "8", "--no-augment"]) == 0
+    report = json.loads((output / "finetune_results.json").read_text())
+    # the two sample signers share hello / thank you; each has one gloss the other lacks
+    assert len(report["skipped_eval_labels"]) == 1 and report["metrics"]["eval_num_examples"] == 40
+    assert AutoModelForVideoClassification.from_pretrained(output).config.label2id.keys() == set(report["class_names"])
 
 
 def test_classifier_starts_as_zero_shot(model, processor, embedded):

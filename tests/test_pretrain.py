@@ -7,6 +7,7 @@ Multi-process runs are real `accelerate launch` CPU runs (gloo): `ACCELERATE_USE
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -39,7 +40,8 @@ def _launch_two() -> list[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
-    return launch + ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port)]
+    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    return launch + ["--main_process_port", str(port)]
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +159,8 @@ def test_two_process_cli_run_writes_loadable_model(workspace, tmp_path):
     before = AutoModel.from_pretrained(workspace["dot"])
     changed = model.pose_model.frame_tokenizer.linear1.weight - before.pose_model.frame_tokenizer.linear1.weight
     assert float(changed.detach().abs().max()) > 0
-    inputs = processor(text=["<en> <ase> hello"], poses=[str(GESTURES_DIR / "signer07/hello/000.pose")], return_tensors="pt")
+    clip = str(GESTURES_DIR / "signer07" / "hello" / "000.pose")
+    inputs = processor(text=["<en> <ase> hello"], poses=[clip], return_tensors="pt")
     assert model(**inputs).logits_per_pose.shape == (1, 1)
 
 
@@ -237,6 +240,16 @@ def test_config_errors_name_the_file_and_key(tmp_path):
     assert (config.optim.lr, config.optim.betas, config.optim.warmup_steps) == (1e-4, (0.9, 0.98), 7)
     assert config.data.paths == ["x"] and config.data.augmentation is None and config.optim.max_grad_norm == 2.0
 
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is not None, reason="tensorboard is installed")
+def test_missing_tracker_is_an_error(tmp_path):
+    from signclip_hf.training import PretrainConfig, pretrain
+
+    values = {"data": {"paths": ["x"]}, "log_with": "tensorboard", "output_dir": str(tmp_path)}
+    config = PretrainConfig.from_dict(values)
+    with pytest.raises(ImportError, match="log_with='tensorboard'"):
+        pretrain(config)
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--equivalence-worker"]:
     equivalence_worker(*sys.argv[2:])

@@ -3,7 +3,7 @@
 from .augment import AugmentationConfig, PoseAugmentation
 from .build import BuildReport, SkippedFile, build_dataset, dataset_features, load_saved
 from .collate import SignCLIPCollator, prompt_for_row
-from .hub import load_pose_dataset, push_pose_dataset, render_dataset_card
+from .hub import DatasetCardConfig, load_pose_dataset, push_pose_dataset, render_dataset_card
 from .rows import PoseRows
 from .sampler import LengthGroupedBatchSampler, LengthGroupedSampler, padding_waste
 from .splits import signer_independent_split, split_by_column
@@ -11,6 +11,7 @@ from .splits import signer_independent_split, split_by_column
 __all__ = [
     "AugmentationConfig",
     "BuildReport",
+    "DatasetCardConfig",
     "LengthGroupedBatchSampler",
     "LengthGroupedSampler",
     "PoseAugmentation",

@@ -2,10 +2,12 @@
 
 Each clip is stored as raw keypoints in layout order (`pose` Array3D (T, K, 3), `confidence` Array2D
 (T, K)), not as nested lists (reads ~100x faster) and not normalized (the feature extractor does that,
-so a stored dataset serves any model config). Rows are written by a generator (`Dataset.from_generator`)
-in small Arrow batches, so memory stays bounded however many clips there are; `num_proc` shards the
-files over processes. A file that cannot be read never aborts the build: it is skipped and reported
-with its reason (missing, empty, corrupt, wrong layout, non-finite, degenerate).
+so a stored dataset serves any model config). Each process streams its clips into one Arrow shard at a
+time (`ArrowWriter`, small record batches) directly in the output folder, in the layout of
+`Dataset.save_to_disk` (so `datasets.load_from_disk` reads it): memory stays bounded however many clips
+there are, and nothing is written twice. Splits (a CSV column, or signer-independent) are decided from the
+CSV before writing. A file that cannot be read never aborts the build: it is skipped and reported with
+its reason (missing, empty, corrupt, wrong layout, non-finite, degenerate, unreadable).
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from datasets import Array2D, Array3D, Dataset, DatasetDict, Features, Value
+from datasets import Array2D, Array3D, Dataset, DatasetDict, DatasetInfo, Features, Value
+from datasets import config as datasets_config
+from datasets.arrow_writer import ArrowWriter
+from tqdm.auto import tqdm
 
 from ..modeling import (
     KEYPOINT_LAYOUTS,
@@ -32,10 +37,12 @@ from ..modeling import (
     InvalidPoseError,
     NonFinitePoseError,
     PoseLayoutError,
+    UnknownLanguageError,
+    format_prompt,
     keypoints_to_features,
     read_keypoints,
 )
-from .splits import signer_independent_split, split_by_column
+from .splits import assign_signers
 
 STRING_COLUMNS = ("text", "label", "sign_language", "spoken_language", "signer", "file")
 REPORT_FILE = "build_report.json"
@@ -114,15 +121,10 @@ def read_metadata(path: str | os.PathLike, required: Sequence[str]) -> list[dict
         return list(reader)
 
 
-def _generate_rows(
-    rows: list[dict[str, str]],
-    root: str,
-    keypoint_layout: str,
-    skip_log: str,
-    with_split: bool,
+def _examples(
+    rows: list[dict[str, str]], root: str, keypoint_layout: str, skipped: list[SkippedFile]
 ) -> Iterator[dict]:
-    """Yield one dataset row per readable clip; append each skipped file to the `skip_log` JSON lines."""
-    skipped = []
+    """One dataset row per readable clip; unreadable ones are appended to `skipped`."""
     for row in rows:
         path = os.path.join(root, row["file"])
         try:
@@ -135,23 +137,62 @@ def _generate_rows(
         except FileNotFoundError as error:
             skipped.append(SkippedFile(row["file"], "missing", str(error)))
             continue
+        except OSError as error:  # permissions, I/O errors
+            skipped.append(SkippedFile(row["file"], "unreadable", f"{type(error).__name__}: {error}"))
+            continue
         except InvalidPoseError as error:
             reason = next(r for cls, r in SKIP_REASONS if isinstance(error, cls))
             skipped.append(SkippedFile(row["file"], reason, error.problem))
             continue
-        example = {
-            "pose": points,
-            "confidence": confidence,
-            "fps": fps,
-            "num_frames": len(points),
-            **{name: row[name] for name in STRING_COLUMNS},
-        }
-        if with_split:
-            example["split"] = row["split"]
-        yield example
-    # one log per generator call: each process of a num_proc build writes its own file
-    with open(os.path.join(skip_log, f"{uuid.uuid4().hex}.jsonl"), "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(asdict(s)) + "\n" for s in skipped)
+        yield {"pose": points, "confidence": confidence, "fps": fps, "num_frames": len(points), **row}
+
+
+@dataclass
+class _Shard:
+    """One Arrow file of the output and the CSV rows that go into it."""
+
+    path: str
+    rows: list[dict[str, str]]
+    root: str
+    keypoint_layout: str
+    features: Features
+    writer_batch_size: int
+
+
+def _write_shard(shard: _Shard) -> tuple[int, list[SkippedFile]]:
+    skipped: list[SkippedFile] = []
+    writer = ArrowWriter(features=shard.features, path=shard.path, writer_batch_size=shard.writer_batch_size)
+    try:
+        for example in _examples(shard.rows, shard.root, shard.keypoint_layout, skipped):
+            writer.write(example)
+        stored, _ = writer.finalize()
+    finally:
+        writer.close()
+    return stored, skipped
+
+
+def _write_split_metadata(directory: Path, files: list[str], features: Features, split: str | None) -> None:
+    """`dataset_info.json` + `state.json`, as `Dataset.save_to_disk` writes them next to the Arrow files."""
+    DatasetInfo(features=features).write_to_directory(os.fspath(directory))
+    state = {
+        "_data_files": [{"filename": name} for name in files],
+        "_fingerprint": uuid.uuid4().hex,
+        "_format_columns": None,
+        "_format_kwargs": {},
+        "_format_type": None,
+        "_output_all_columns": False,
+        "_split": split,
+    }
+    (directory / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def _prepare_output(output: Path) -> None:
+    """An empty output folder; a previous build there (it has a build report) is replaced, anything else refused."""
+    if output.exists() and any(output.iterdir()):
+        if not (output / REPORT_FILE).is_file():
+            raise FileExistsError(f"{output} is not empty and holds no {REPORT_FILE}; choose an empty folder")
+        shutil.rmtree(output)
+    output.mkdir(parents=True, exist_ok=True)
 
 
 def build_dataset(
@@ -169,18 +210,20 @@ def build_dataset(
     sign_language: str = "ase",
     spoken_language: str = "en",
     writer_batch_size: int = 64,
-    cache_dir: str | os.PathLike | None = None,
+    shard_rows: int = 1000,
 ) -> tuple[Dataset | DatasetDict, BuildReport]:
     """Build a pose dataset from `root` (a folder of `.pose` files) and its metadata CSV.
 
     Args:
         metadata: CSV path, relative to `root` unless absolute.
-        output: if given, the dataset is saved there (`save_to_disk`) with `build_report.json`.
+        output: folder for the dataset (`datasets.load_from_disk` / `load_saved` read it) and its
+            `build_report.json`; default: a new folder under the datasets cache.
         file_column / label_column / text_column: CSV columns; `text` defaults to the label.
         split_column: if the CSV has this column, it is kept as `split` and the result is a DatasetDict.
         signer_split: else, if given, the fraction of clips held out as a signer-independent `test` split.
         sign_language / spoken_language: used for rows whose CSV lacks these columns.
         writer_batch_size: rows per Arrow record batch (bounds the memory of the build).
+        shard_rows: clips per Arrow file (the unit of work of the `num_proc` processes).
     Returns:
         (dataset, report): a Dataset, or a DatasetDict when split; the report lists skipped files.
     """
@@ -206,53 +249,71 @@ def build_dataset(
         }
         for r in csv_rows
     ]
-    num_proc = max(1, min(num_proc, len(rows)))
-    work_dir = tempfile.mkdtemp(prefix="signclip-build-")
-    skip_log = os.path.join(work_dir, "skipped")
-    os.makedirs(skip_log)
-    try:
-        dataset = Dataset.from_generator(
-            _generate_rows,
-            features=dataset_features(keypoint_layout, with_split=has_split),
-            # with an output, the Arrow cache is temporary (save_to_disk copies it); else the default cache
-            cache_dir=os.fspath(cache_dir) if cache_dir else (os.path.join(work_dir, "cache") if output else None),
-            gen_kwargs={
-                "rows": rows,
-                "root": root,
-                "keypoint_layout": keypoint_layout,
-                "skip_log": skip_log,
-                "with_split": has_split,
-            },
-            num_proc=num_proc if num_proc > 1 else None,
-            fingerprint=uuid.uuid4().hex,  # always rebuild: the files may have changed since the last build
-            writer_batch_size=writer_batch_size,
+    for spoken, sign in {(r["spoken_language"], r["sign_language"]) for r in rows}:
+        try:
+            format_prompt("", spoken, sign)  # validates the codes: fail now, not in the collator mid-training
+        except UnknownLanguageError as error:
+            raise UnknownLanguageError(f"{metadata_path}: {error}") from None
+
+    if has_split:
+        split_of = [r["split"] for r in rows]
+    elif signer_split is not None:
+        split_of = assign_signers([r["signer"] for r in rows], test_size=signer_split, seed=seed).tolist()
+    else:
+        split_of = [None] * len(rows)
+    groups: dict[str | None, list[dict[str, str]]] = {}
+    for name in (["train", "test"] if signer_split is not None and not has_split else []):
+        groups[name] = []
+    for name, row in zip(split_of, rows):
+        groups.setdefault(name, []).append(row)
+
+    target = Path(output or Path(datasets_config.HF_DATASETS_CACHE, "signclip-builds", uuid.uuid4().hex))
+    _prepare_output(target)
+    features = dataset_features(keypoint_layout, with_split=has_split)
+    num_proc = max(1, num_proc)
+    shards: list[_Shard] = []
+    for name, group in groups.items():
+        directory = target / name if name is not None else target
+        directory.mkdir(exist_ok=True)
+        count = max(-(-len(group) // shard_rows), min(num_proc, len(group)), 1)
+        bounds = [len(group) * i // count for i in range(count + 1)]
+        shards.extend(
+            _Shard(
+                os.fspath(directory / f"data-{i:05d}-of-{count:05d}.arrow"),
+                group[bounds[i] : bounds[i + 1]],
+                root,
+                keypoint_layout,
+                features,
+                writer_batch_size,
+            )
+            for i in range(count)
         )
-        skipped = [
-            SkippedFile(**json.loads(line))
-            for log in sorted(os.listdir(skip_log))
-            for line in open(os.path.join(skip_log, log), encoding="utf-8")
-        ]
-        skipped.sort(key=lambda s: s.file)
-        report = BuildReport(stored=len(dataset), skipped=skipped)
-        result: Dataset | DatasetDict = dataset
-        if has_split:
-            result = split_by_column(dataset, "split")
-        elif signer_split is not None:
-            result = signer_independent_split(dataset, test_size=signer_split, seed=seed)
-        if isinstance(result, DatasetDict):
-            report.split_sizes = {name: len(part) for name, part in result.items()}
-        if output is not None:
-            output = os.fspath(output)
-            result.save_to_disk(output)
-            del result, dataset  # release the memory maps of the temporary cache before deleting it
-            result = load_saved(output)
-            report.output = output
-        report.seconds = time.perf_counter() - start
-        if output is not None:
-            Path(output, REPORT_FILE).write_text(report.to_json(), encoding="utf-8")
-        return result, report
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+    results = []
+    with tqdm(total=len(rows), unit=" clips", desc="Building the pose dataset") as progress:
+        if num_proc > 1:
+            with multiprocessing.get_context("fork").Pool(min(num_proc, len(shards))) as pool:
+                for shard, result in zip(shards, pool.imap(_write_shard, shards)):
+                    results.append(result)
+                    progress.update(len(shard.rows))
+        else:
+            for shard in shards:
+                results.append(_write_shard(shard))
+                progress.update(len(shard.rows))
+    for name in groups:
+        directory = target / name if name is not None else target
+        files = sorted(Path(s.path).name for s in shards if Path(s.path).parent == directory)
+        _write_split_metadata(directory, files, features, name)
+    if None not in groups:
+        (target / "dataset_dict.json").write_text(json.dumps({"splits": list(groups)}), encoding="utf-8")
+
+    skipped = sorted((s for _, part in results for s in part), key=lambda s: s.file)
+    result = load_saved(target)
+    report = BuildReport(stored=sum(stored for stored, _ in results), skipped=skipped, output=os.fspath(target))
+    if isinstance(result, DatasetDict):
+        report.split_sizes = {name: len(part) for name, part in result.items()}
+    report.seconds = time.perf_counter() - start
+    (target / REPORT_FILE).write_text(report.to_json(), encoding="utf-8")
+    return result, report
 
 
 def load_saved(path: str | os.PathLike) -> Dataset | DatasetDict:
@@ -301,10 +362,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(report.summary())
     if args.push_to_hub and report.stored > 0:
-        from .hub import push_pose_dataset
+        from .hub import DatasetCardConfig, push_pose_dataset
 
-        push_pose_dataset(
-            dataset, args.push_to_hub, license=args.license, report=report, keypoint_layout=args.keypoint_layout
-        )
+        card = DatasetCardConfig(license=args.license, keypoint_layout=args.keypoint_layout)
+        push_pose_dataset(dataset, args.push_to_hub, card, report)
         print(f"pushed to {args.push_to_hub}")
     return 0 if report.stored > 0 else 1

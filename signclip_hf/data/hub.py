@@ -8,16 +8,19 @@ sign-language tags, size category, task categories, configs); the `dataset_info`
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict, load_dataset, load_from_disk
 
+from ..hub_cards import TEMPLATES_DIR
 from ..modeling import KEYPOINT_LAYOUTS, SIGN_LANGUAGES
 from .build import BuildReport
+from .rows import column_values
 
-DATASET_CARD_TEMPLATE = Path(__file__).resolve().parents[2] / "hub_cards" / "dataset_card.md.j2"
+DATASET_CARD_TEMPLATE = TEMPLATES_DIR / "dataset_card.md.j2"
 FIELD_MEANINGS = {
     "pose": "raw keypoints (frames, points, x/y/z) in layout order, as in the file (not normalized)",
     "confidence": "per-point confidence (frames, points); 0 marks a missing point",
@@ -34,17 +37,13 @@ FIELD_MEANINGS = {
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 
 
-def _column(dataset: Dataset, name: str) -> np.ndarray:
-    return np.asarray(dataset.data.column(name).to_numpy(zero_copy_only=False))
-
-
 def _split_stats(name: str, dataset: Dataset) -> dict[str, Any]:
-    frames = _column(dataset, "num_frames")
+    frames = column_values(dataset, "num_frames")
     return {
         "name": name,
         "num_rows": len(dataset),
-        "num_signers": len(np.unique(_column(dataset, "signer"))),
-        "num_labels": len(np.unique(_column(dataset, "label"))),
+        "num_signers": len(np.unique(column_values(dataset, "signer"))),
+        "num_labels": len(np.unique(column_values(dataset, "label"))),
         "min_frames": int(frames.min()) if len(frames) else 0,
         "median_frames": int(np.median(frames)) if len(frames) else 0,
         "max_frames": int(frames.max()) if len(frames) else 0,
@@ -61,36 +60,48 @@ def _feature_type(feature: Any) -> str:
     return getattr(feature, "dtype", type(feature).__name__)
 
 
+@dataclass
+class DatasetCardConfig:
+    """What the dataset card says beyond what is computed from the data (languages, sizes, fields).
+
+    Args:
+        license: a Hub licence id ("mit", "cc-by-4.0", "other"...).
+        license_notes: free text for the License section (sources, credits).
+        build_notes: free text for "How it was built" (corpus, recording, conversion).
+    """
+
+    pretty_name: str | None = None
+    description: str = ""
+    license: str = "other"
+    license_notes: str = ""
+    build_notes: str = ""
+    keypoint_layout: str = "holistic"
+
+
 def render_dataset_card(
     dataset: Dataset | DatasetDict,
     repo_id: str,
-    pretty_name: str | None = None,
-    description: str = "",
-    license: str = "other",
-    license_notes: str = "",
-    build_notes: str = "",
+    card: DatasetCardConfig | None = None,
     report: BuildReport | None = None,
-    keypoint_layout: str = "holistic",
     template: str | os.PathLike = DATASET_CARD_TEMPLATE,
 ) -> str:
     """The dataset card (README.md) text: YAML metadata + description, splits, fields, usage, provenance."""
     import jinja2
 
+    card = card or DatasetCardConfig()
+
     splits = dataset if isinstance(dataset, DatasetDict) else DatasetDict({"train": dataset})
     first = next(iter(splits.values()))
-    sign_languages = sorted({str(c) for part in splits.values() for c in np.unique(_column(part, "sign_language"))})
-    spoken_languages = sorted({str(c) for part in splits.values() for c in np.unique(_column(part, "spoken_language"))})
+    sign_languages, spoken_languages = (
+        sorted({str(code) for part in splits.values() for code in np.unique(column_values(part, column))})
+        for column in ("sign_language", "spoken_language")
+    )
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     return environment.from_string(Path(template).read_text(encoding="utf-8")).render(
+        **{**asdict(card), "pretty_name": card.pretty_name or repo_id.split("/")[-1]},
         repo_id=repo_id,
-        pretty_name=pretty_name or repo_id.split("/")[-1],
-        description=description,
-        license=license,
-        license_notes=license_notes,
-        build_notes=build_notes,
         report=report,
-        keypoint_layout=keypoint_layout,
-        num_points=KEYPOINT_LAYOUTS[keypoint_layout].num_points,
+        num_points=KEYPOINT_LAYOUTS[card.keypoint_layout].num_points,
         sign_languages=sign_languages,
         sign_language_names={code: SIGN_LANGUAGES.get(code, "") for code in sign_languages},
         spoken_languages=spoken_languages,
@@ -103,25 +114,23 @@ def render_dataset_card(
 def push_pose_dataset(
     dataset: Dataset | DatasetDict,
     repo_id: str,
+    card: DatasetCardConfig | None = None,
+    report: BuildReport | None = None,
     token: str | None = None,
     private: bool = False,
     max_shard_size: str | int = "500MB",
-    **card_kwargs,
 ) -> str:
-    """Push the dataset (Parquet shards) and its rendered card; returns the commit id of the card.
-
-    `card_kwargs` go to `render_dataset_card` (pretty_name, description, license, build_notes, report...).
-    """
+    """Push the dataset (Parquet shards) and its rendered card; returns the commit id of the card."""
     from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 
     dataset.push_to_hub(repo_id, private=private, token=token, max_shard_size=max_shard_size)
     pushed = DatasetCard.load(repo_id, repo_type="dataset", token=token)  # holds datasets' `dataset_info`
-    card = DatasetCard(render_dataset_card(dataset, repo_id, **card_kwargs))
-    metadata = card.data.to_dict()
+    readme = DatasetCard(render_dataset_card(dataset, repo_id, card, report))
+    metadata = readme.data.to_dict()
     metadata["dataset_info"] = pushed.data.to_dict().get("dataset_info")
-    card.data = DatasetCardData(**metadata)
+    readme.data = DatasetCardData(**metadata)
     commit = HfApi(token=token).upload_file(  # a fresh HfApi: the endpoint as configured now
-        path_or_fileobj=str(card).encode("utf-8"),
+        path_or_fileobj=str(readme).encode("utf-8"),
         path_in_repo="README.md",
         repo_id=repo_id,
         repo_type="dataset",

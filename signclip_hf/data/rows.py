@@ -16,6 +16,11 @@ import pyarrow as pa
 from datasets import Dataset
 
 
+def column_values(dataset: Dataset, name: str) -> np.ndarray:
+    """One column as a numpy array, in the dataset's row order (an indices mapping from select() included)."""
+    return dataset.select_columns([name]).with_format("numpy")[:][name]
+
+
 def _storage(array: pa.Array) -> pa.Array:
     return array.storage if isinstance(array, pa.ExtensionArray) else array
 

@@ -4,7 +4,9 @@ The order is a pure function of (seed, epoch): every process of a distributed ru
 batches, and the sharding then gives each process different ones. With accelerate, pass the batch
 sampler to the DataLoader unsharded (`num_replicas=1`): `accelerator.prepare` wraps it in its
 `BatchSamplerShard` (process i takes batches i, i + n, ...) and calls `.sampler.set_epoch(epoch)`
-each epoch. With plain torch DDP, give `num_replicas` / `rank` to shard here instead.
+each epoch. With plain torch DDP, give `num_replicas` / `rank` to shard here instead. With `Trainer`,
+return `LengthGroupedSampler(lengths, per_device_train_batch_size, seed=args.seed)` from
+`_get_train_sampler` (or use its own `group_by_length=True, length_column_name="num_frames"`).
 """
 
 from __future__ import annotations
@@ -78,7 +80,9 @@ class LengthGroupedBatchSampler(BatchSampler):
     @classmethod
     def from_dataset(cls, dataset, batch_size: int, length_column: str = "num_frames", **kwargs):
         """Reads the lengths from a dataset column (only that column is read)."""
-        return cls(np.asarray(dataset.data.column(length_column).to_numpy()), batch_size, **kwargs)
+        from .rows import column_values
+
+        return cls(column_values(dataset, length_column), batch_size, **kwargs)
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)

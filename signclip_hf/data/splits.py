@@ -6,37 +6,35 @@ signer-independent split assigns signers, not clips, to splits.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from datasets import Dataset, DatasetDict
+
+from .rows import column_values
 
 
 def split_by_column(dataset: Dataset, column: str = "split") -> DatasetDict:
     """One split per distinct value of `column` (e.g. train / validation / test), in first-seen order."""
     if column not in dataset.column_names:
         raise ValueError(f"no {column!r} column to split by; columns: {dataset.column_names}")
-    values = np.asarray(dataset.data.column(column).to_numpy(zero_copy_only=False), dtype=object)
+    values = column_values(dataset, column)
     names, first = np.unique(values, return_index=True)
     return DatasetDict(
         {str(name): dataset.select(np.flatnonzero(values == name)) for name in names[np.argsort(first)]}
     )
 
 
-def signer_independent_split(
-    dataset: Dataset,
-    test_size: float = 0.2,
-    validation_size: float = 0.0,
-    seed: int = 0,
-    signer_column: str = "signer",
-) -> DatasetDict:
-    """Hold out whole signers: `train`, `test` (+ `validation`), each with about the given fraction of clips.
+def assign_signers(
+    signers: Sequence[str], test_size: float = 0.2, validation_size: float = 0.0, seed: int = 0
+) -> np.ndarray:
+    """The split ("train", "test" or "validation") of each row, holding out whole signers.
 
     Signers are shuffled with `seed` and taken one by one into `test` (then `validation`) until the
-    split holds at least its fraction of the clips; every split gets at least one signer, `train` keeps
+    split holds at least its fraction of the rows; every split gets at least one signer, `train` keeps
     the rest. No signer is in two splits.
     """
-    if signer_column not in dataset.column_names:
-        raise ValueError(f"no {signer_column!r} column; a signer-independent split needs one")
-    signers = np.asarray(dataset.data.column(signer_column).to_numpy(zero_copy_only=False), dtype=object)
+    signers = np.asarray(signers, dtype=object)
     names, counts = np.unique(signers, return_counts=True)
     wanted = [("test", test_size)] + ([("validation", validation_size)] if validation_size > 0 else [])
     if len(names) < len(wanted) + 1:
@@ -54,7 +52,22 @@ def signer_independent_split(
             assignment[names[order[taken]]] = split
             total += counts[order[taken]]
             taken += 1
-    split_of = np.array([assignment.get(s, "train") for s in signers], dtype=object)
-    return DatasetDict(
-        {name: dataset.select(np.flatnonzero(split_of == name)) for name in ["train"] + [w for w, _ in wanted]}
-    )
+    return np.array([assignment.get(s, "train") for s in signers.tolist()], dtype=object)
+
+
+def signer_independent_split(
+    dataset: Dataset,
+    test_size: float = 0.2,
+    validation_size: float = 0.0,
+    seed: int = 0,
+    signer_column: str = "signer",
+) -> DatasetDict:
+    """Hold out whole signers: `train`, `test` (+ `validation`), each with about the given fraction of clips.
+
+    See `assign_signers`; the same seed gives the same split as `build_dataset(signer_split=...)`.
+    """
+    if signer_column not in dataset.column_names:
+        raise ValueError(f"no {signer_column!r} column; a signer-independent split needs one")
+    split_of = assign_signers(column_values(dataset, signer_column), test_size, validation_size, seed)
+    names = ["train", "test"] + (["validation"] if validation_size > 0 else [])
+    return DatasetDict({name: dataset.select(np.flatnonzero(split_of == name)) for name in names})

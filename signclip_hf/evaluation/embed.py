@@ -46,8 +46,8 @@ def embed_dataset(
     """Add a `pose_embedding` column (float32, one vector per clip) computed with `model.get_pose_features`.
 
     `model` is a `SignCLIPModel` or `SignCLIPForVideoClassification`. A dataset loaded from disk gets its
-    embeddings cached next to its Arrow files (keyed by the weights), so a second call is a cache hit;
-    with `output` the embedded dataset is also saved there (`save_to_disk`).
+    embeddings cached next to its Arrow files (keyed by the dataset, the weights and the feature extractor
+    settings), so a second call is a cache hit; with `output` the embedded dataset is also saved there.
     """
     model.eval()
     collator = SignCLIPCollator(processor, text_column=None)
@@ -62,7 +62,8 @@ def embed_dataset(
         )
         return {column: features.float().cpu().numpy()}
 
-    fingerprint = hashlib.sha256(f"{dataset._fingerprint}-{model_fingerprint(model)}-{column}".encode()).hexdigest()
+    settings = processor.feature_extractor.to_json_string()
+    fingerprint = hashlib.sha256(f"{dataset._fingerprint}-{model_fingerprint(model)}-{settings}-{column}".encode())
     features = dataset.features.copy()
     features[column] = SequenceFeature(Value("float32"), length=embed_dim)
     source = dataset.remove_columns(column) if column in dataset.column_names else dataset
@@ -71,7 +72,7 @@ def embed_dataset(
         batched=True,
         batch_size=batch_size,
         features=features,
-        new_fingerprint=fingerprint[:32],
+        new_fingerprint=fingerprint.hexdigest()[:32],
         desc="embedding poses",
     )
     embedded = embedded.with_format(None)

@@ -1,7 +1,7 @@
 """The paper's evaluation protocols (SPEC §4) on embedded datasets: retrieval, zero-shot, few-shot, linear probe.
 
 Every protocol works on `pose_embedding` columns (see `embed.embed_dataset`); a dataset without one is
-embedded first with the given model. Class names are the distinct values of the label column, sorted;
+embedded first with the given model (an existing column is trusted to come from that model). Class names are the distinct values of the label column, sorted;
 a class's prompt is `"<{spoken}> <{sign}> {text}"` built from its first row (`prompt_for_row`), so the
 language tags come from the data. Scores are raw dot products (for a cosine model the embeddings are
 unit vectors and the temperature does not change any ranking).
@@ -121,12 +121,12 @@ def known_labels_only(
     """Drop clips whose label is not a class (`unknown_labels="skip"`) or fail (`"error"`); also the dropped labels."""
     if unknown_labels not in ("skip", "error"):
         raise ValueError(f"unknown_labels must be 'skip' or 'error', got {unknown_labels!r}")
-    labels = column_values(dataset, label_column)
-    unknown = sorted(set(labels) - set(class_names))
+    labels, known = column_values(dataset, label_column), set(class_names)
+    unknown = sorted(set(labels) - known)
     if not unknown or unknown_labels == "error":
         class_ids(labels, class_names, "the query set")
         return dataset, []
-    keep = [i for i, label in enumerate(labels) if label in set(class_names)]
+    keep = [i for i, label in enumerate(labels) if label in known]
     if not keep:
         raise ValueError(f"no query clip has a label among the classes {list(class_names)}")
     return dataset.select(keep), unknown

@@ -25,7 +25,9 @@ ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 class _GatherWithGrad(torch.autograd.Function):
     """all_gather along dim 0 whose backward all-reduces (sums) the gradient and keeps this rank's slice.
 
-    Written out because torch.distributed.nn.all_gather's backward needs all_to_all, which gloo (CPU) lacks.
+    Written out because `torch.distributed.nn.all_gather` is deprecated in torch 2.13 (its replacement is
+    private). The all-reduce moves the whole (B, E) gradient instead of a reduce-scatter's (B_r, E): for
+    embeddings (B × 768 floats) that is negligible, and every backend (gloo, NCCL, ...) has it.
     """
 
     @staticmethod
@@ -45,16 +47,23 @@ class _GatherWithGrad(torch.autograd.Function):
 
 def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate `tensor` (B, ...) from all processes in rank order; gradients flow back to each rank."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not _distributed():
         return tensor
-    sizes = [torch.zeros(1, dtype=torch.long) for _ in range(dist.get_world_size())]
-    dist.all_gather(sizes, torch.tensor([tensor.shape[0]]))
+    return _GatherWithGrad.apply(tensor)
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _check_equal_batches(batch_size: int, device: torch.device) -> None:
+    sizes = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, torch.tensor([batch_size], device=device))
     if len({int(s) for s in sizes}) != 1:
         raise ValueError(
             f"all processes need the same local batch size for the gathered contrastive loss, got "
-            f"{[int(s) for s in sizes]} (use drop_last / even batches)"
+            f"{[int(s) for s in sizes]} (drop the last incomplete batch)"
         )
-    return _GatherWithGrad.apply(tensor)
 
 
 def distributed_contrastive_loss(pose_embeds: torch.Tensor, text_embeds: torch.Tensor, score: ScoreFn) -> torch.Tensor:
@@ -64,8 +73,9 @@ def distributed_contrastive_loss(pose_embeds: torch.Tensor, text_embeds: torch.T
     `signclip_loss(score(pose_embeds, text_embeds))`; with W equal shards the mean over processes is the
     single-process loss on the concatenated batch, and DDP's gradient average equals its gradient.
     """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not _distributed():
         return signclip_loss(score(pose_embeds, text_embeds))
+    _check_equal_batches(pose_embeds.shape[0], pose_embeds.device)
     all_pose, all_text = gather_with_grad(pose_embeds), gather_with_grad(text_embeds)
     local = pose_embeds.shape[0]
     labels = torch.arange(local, device=pose_embeds.device) + local * dist.get_rank()

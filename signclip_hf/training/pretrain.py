@@ -141,7 +141,10 @@ def make_dataloaders(
     collate = SeededAugmentationCollator(
         SignCLIPCollator(processor, augmentation=augmentation, text_column=data.text_column), config.seed
     )
-    common = dict(collate_fn=collate, num_workers=data.num_workers, generator=torch.Generator().manual_seed(config.seed))
+    # own generator: starting an epoch's iterator must not draw from the global RNG (dropout), or a resumed
+    # run, which starts its iterator after restoring the RNG states, would drift from an uninterrupted one
+    generator = torch.Generator().manual_seed(config.seed)
+    common = dict(collate_fn=collate, num_workers=data.num_workers, generator=generator)
     if isinstance(train, IterableDataset):  # shuffled through a buffer, reshuffled each epoch by set_epoch
         train = train.shuffle(seed=config.seed, buffer_size=data.shuffle_buffer)
         train_loader = DataLoader(train, batch_size=config.batch_size, drop_last=True, **common)
@@ -239,6 +242,8 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
         # streaming: each process reads its own share instead of the main process dispatching padded batches
         dataloader_config=DataLoaderConfiguration(dispatch_batches=False if config.data.streaming else None),
     )
+    if config.log_with and not accelerator.log_with:
+        raise ImportError(f"log_with={config.log_with!r}: that tracker's package is not installed (pip install it)")
     set_seed(config.seed)  # identical initial weights on every process
     model, processor = load_model_and_processor(config.model)
     train, validation = load_splits(config, accelerator)
@@ -311,10 +316,12 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
             if config.log_every and progress.step % config.log_every == 0:
                 elapsed = time.perf_counter() - window_start
                 mean_loss = float(accelerator.reduce(running_loss, "mean")) / running_batches
-                record.update(loss=mean_loss, lr=scheduler.get_last_lr()[0], clips_per_s=running_batches * global_batch / elapsed)
+                clips_per_s = running_batches * global_batch / elapsed
+                record.update(loss=mean_loss, lr=scheduler.get_last_lr()[0], clips_per_s=clips_per_s)
                 bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{record['lr']:.2e}")
                 running_loss.zero_()
                 running_batches, window_start = 0, time.perf_counter()
+            paused = time.perf_counter()  # validation and checkpoints do not count as training time
             if validation_loader is not None and config.eval_every and progress.step % config.eval_every == 0:
                 record["validation_loss"] = validation_loss(accelerator, model, validation_loader, global_batch)
             if record:
@@ -325,6 +332,7 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
                         handle.write(json.dumps(record) + "\n")
             if config.checkpoint_every and progress.step % config.checkpoint_every == 0:
                 save_checkpoint(accelerator, config.output_dir, progress.step, config.keep_checkpoints)
+            window_start += time.perf_counter() - paused
             if progress.step >= total_steps:
                 break
         else:  # the epoch ran out
@@ -334,7 +342,7 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
                 raise ValueError("the streaming dataset yielded no full batch")
     bar.close()
 
-    if not (Path(config.output_dir, CHECKPOINTS, f"step_{progress.step}") / COMPLETE_MARKER).is_file():
+    if not (config.checkpoint_every and progress.step % config.checkpoint_every == 0):  # else just saved
         save_checkpoint(accelerator, config.output_dir, progress.step, config.keep_checkpoints)
     if validation_loader is not None:
         final_loss = validation_loss(accelerator, model, validation_loader, global_batch)

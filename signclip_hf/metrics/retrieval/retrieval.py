@@ -12,7 +12,10 @@ identical embeddings, and a prompt's score is the max over its copies), then:
 
 Ties are resolved pessimistically: a relevant item tied with irrelevant ones is ranked after all of
 them (so a model that scores everything equally gets the worst ranks, never the best). Ranks are
-1-based. Rows are ranked in chunks, so memory beyond the input is bounded by `chunk_size` rows.
+1-based. Against the released evaluation (fairseq MMPT `RWTHFS{T2V,V2T}Metric`): the same
+definitions; it broke ties by column order (Python's stable sort) and, for pose -> text, dropped
+duplicates only where they were adjacent after sorting, which equals our deduplication whenever
+identical prompts have identical scores (always, for one text tower). Rows are ranked in chunks, so memory beyond the input is bounded by `chunk_size` rows.
 """
 
 from __future__ import annotations
