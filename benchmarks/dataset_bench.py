@@ -78,7 +78,8 @@ def child_build(data: Path, fraction: float, output: Path, num_proc: int) -> Non
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     print(json.dumps({
         "clips": report.stored, "skipped": len(report.skipped), "seconds": seconds,
-        "clips_per_s": report.stored / seconds, "clips_per_cpu_s": report.stored / cpu, "peak_rss_mb": peak_rss_mb(), "rss_after_import_mb": import_rss,
+        "clips_per_s": report.stored / seconds, "clips_per_cpu_s": report.stored / cpu,
+        "peak_rss_mb": peak_rss_mb(), "rss_after_import_mb": import_rss,
         "peak_anonymous_rss_mb": anonymous.peak,
     }))
 
@@ -180,7 +181,9 @@ def main() -> int:
         print(f"{label + ': peak RSS MiB (after imports)':<70} {rss:>12}  flat in clips")
         print(f"{label + ': peak anonymous RSS MiB':<70} {b['peak_anonymous_rss_mb']:>12.0f}")
     for name, value in reads.items():
-        speed = f"{value['clips_per_s']:.0f}" + (f" ({value['clips_per_cpu_s']:.0f})" if value["clips_per_cpu_s"] else "")
+        speed = f"{value['clips_per_s']:.0f}"
+        if value["clips_per_cpu_s"]:
+            speed += f" ({value['clips_per_cpu_s']:.0f})"
         label = f"read batch {args.batch_size} + collator, {name}: clips/s (per CPU-second)"
         print(f"{label:<70} {speed:>12}  >= 2000")
     print(f"{'padding waste, length-grouped sampler':<70} {waste['grouped']:>12.1%}  <= 10%")

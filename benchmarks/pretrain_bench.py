@@ -10,7 +10,8 @@ split), else the bundled 120-clip sample.
 * Loss: `pretrain()` for 3 epochs; first vs last logged training loss (mean of the first/last 3 logs).
 * fp32 vs bf16, 1 vs 2 processes: short `pretrain()` runs (2 processes: `ACCELERATE_USE_CPU=1 accelerate
   launch --multi_gpu --num_processes 2` on CPU); clips/s = median of the logged global clips/s after
-  warm-up, peak memory = peak RSS per process (CPU) or max allocated CUDA memory.
+  warm-up, peak memory = peak RSS per process (CPU; on this model it is reached while building the model,
+  training steps stay below it) or max allocated CUDA memory.
 
     python benchmarks/pretrain_bench.py [--batch-size 32] [--loss-clips 384]
 Prints a table and one JSON line.
@@ -150,7 +151,8 @@ def measure_mfu(dataset: Path, batch_size: int, rounds: int) -> dict:
     with FlopCounterMode(display=False) as counter:
         step(False)
     flops = counter.get_total_flops()
-    result = {"flops_per_step": flops, "batch_shape": list(batch["pose_values"].shape), "text_len": batch["input_ids"].shape[1]}
+    result = {"flops_per_step": flops, "batch_shape": list(batch["pose_values"].shape)}
+    result["text_len"] = batch["input_ids"].shape[1]
     for name, bf16, dtype in (("fp32", False, torch.float32), ("bf16", True, torch.bfloat16)):
         step(bf16)  # warm-up
         times, peaks = [], []
@@ -208,7 +210,7 @@ def main() -> None:
     first, last = statistics.mean(losses[:3]), statistics.mean(losses[-3:])
     summary = {
         "benchmark": "pretrain",
-        "device": "cuda" if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)",
+        "device": "cuda" if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)",
         "data": data_name,
         "batch_size_per_process": args.batch_size,
         "mfu": mfu,
@@ -221,14 +223,18 @@ def main() -> None:
     }  # fmt: skip
 
     print(f"\nSignCLIP pretraining benchmark on {summary['device']}, data: {data_name}")
-    print(f"batch {args.batch_size}/process, step FLOPs {mfu['flops_per_step'] / 1e9:.1f} G (pose batch {mfu['batch_shape']})")
+    shape = mfu["batch_shape"]
+    print(f"batch {args.batch_size}/process, step FLOPs {mfu['flops_per_step'] / 1e9:.1f} G (pose batch {shape})")
     print(f"{'precision':<10}{'step s':>9}{'clips/s':>9}{'model GFLOP/s':>15}{'matmul GFLOP/s':>16}{'MFU':>7}")
     for name in ("fp32", "bf16"):
         m = mfu[name]
-        print(f"{name:<10}{m['step_s']:>9.2f}{m['clips_per_s']:>9.1f}{m['model_gflops']:>15.1f}{m['matmul_gflops']:>16.1f}{m['mfu']:>7.2f}")
-    print(f"\n{'run':<14}{'clips/s':>9}{'peak MB/process':>17}{'wall s':>8}")
+        print(
+            f"{name:<10}{m['step_s']:>9.2f}{m['clips_per_s']:>9.1f}{m['model_gflops']:>15.1f}"
+            f"{m['matmul_gflops']:>16.1f}{m['mfu']:>7.2f}"
+        )
+    print(f"\n{'run':<14}{'clips/s':>9}{'peak RSS MB/process':>21}{'wall s':>8}")
     for name, run in runs.items():
-        print(f"{name:<14}{run['clips_per_s']:>9.1f}{run['peak_mb_per_process']:>17.0f}{run['wall_s']:>8.0f}")
+        print(f"{name:<14}{run['clips_per_s']:>9.1f}{run['peak_mb_per_process']:>21.0f}{run['wall_s']:>8.0f}")
     loss = summary["loss_run"]
     print(
         f"\nloss over 3 epochs ({loss['clips']} clips, {loss['steps']} steps, bf16): first {first:.3f} -> last "

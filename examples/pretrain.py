@@ -6,6 +6,8 @@
 
 import argparse
 
+from accelerate import PartialState
+
 from signclip_hf.training import PretrainConfig, pretrain
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -15,4 +17,5 @@ parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=V
 args = parser.parse_args()
 
 final = pretrain(PretrainConfig.from_yaml(args.config, args.set), resume=args.resume)
-print(f"model + processor saved to {final} (load with AutoModel / AutoProcessor)")
+if PartialState().is_main_process:
+    print(f"model + processor saved to {final} (load with AutoModel / AutoProcessor)")

@@ -47,7 +47,7 @@ def test_mirror_turns_the_left_hand_into_the_right_hand():
     np.testing.assert_array_equal(mirrored[:, RIGHT_HAND, 0], -source[:, LEFT_HAND, 0])
     np.testing.assert_array_equal(mirrored[:, RIGHT_HAND, 1:], source[:, LEFT_HAND, 1:])
     assert (mirrored[:, LEFT_HAND] == 0).all() and not np.signbit(mirrored[:, LEFT_HAND]).any()
-    left_shoulder, right_shoulder = (LAYOUT.flat_index("POSE_LANDMARKS", f"{side}_SHOULDER") for side in ("LEFT", "RIGHT"))
+    left_shoulder, right_shoulder = (LAYOUT.flat_index("POSE_LANDMARKS", f"{s}_SHOULDER") for s in ("LEFT", "RIGHT"))
     np.testing.assert_array_equal(mirrored[:, left_shoulder, 0], -source[:, right_shoulder, 0])
 
 

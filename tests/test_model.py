@@ -194,3 +194,13 @@ def test_classification_loss_divides_by_items_in_batch(inputs):
         summed = head(inputs["pose_values"], inputs["pose_attention_mask"], labels=labels, num_items_in_batch=6).loss
     torch.testing.assert_close(summed, mean * 3 / 6)
     assert SignCLIPForVideoClassification.accepts_loss_kwargs
+
+
+def test_build_model_starts_both_towers_from_the_text_checkpoint():
+    from signclip_hf.build import ModelSpec, build_model
+
+    model = build_model(ModelSpec(pose_layers=2))
+    pose, text = model.pose_model.bert, model.text_model
+    torch.testing.assert_close(pose.encoder.layer[1].output.dense.weight, text.encoder.layer[1].output.dense.weight)
+    torch.testing.assert_close(pose.embeddings.word_embeddings.weight, text.embeddings.word_embeddings.weight[:103])
+    assert len(pose.encoder.layer) == 2 and len(text.encoder.layer) == 6

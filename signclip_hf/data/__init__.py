@@ -4,9 +4,9 @@ from .augment import AugmentationConfig, PoseAugmentation
 from .build import BuildReport, SkippedFile, build_dataset, dataset_features, load_saved
 from .collate import SignCLIPCollator, prompt_for_row
 from .hub import DatasetCardConfig, load_pose_dataset, push_pose_dataset, render_dataset_card
-from .rows import PoseRows
+from .rows import PoseRows, column_values
 from .sampler import LengthGroupedBatchSampler, LengthGroupedSampler, padding_waste
-from .splits import signer_independent_split, split_by_column
+from .splits import assign_signers, signer_independent_split, split_by_column
 
 __all__ = [
     "AugmentationConfig",
@@ -18,7 +18,9 @@ __all__ = [
     "PoseRows",
     "SignCLIPCollator",
     "SkippedFile",
+    "assign_signers",
     "build_dataset",
+    "column_values",
     "dataset_features",
     "load_pose_dataset",
     "load_saved",

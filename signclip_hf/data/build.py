@@ -105,7 +105,7 @@ class BuildReport:
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "clips_per_second": self.clips_per_second}, indent=2)
+        return json.dumps({"status": "done", **asdict(self), "clips_per_second": self.clips_per_second}, indent=2)
 
 
 def read_metadata(path: str | os.PathLike, required: Sequence[str]) -> list[dict[str, str]]:
@@ -187,12 +187,17 @@ def _write_split_metadata(directory: Path, files: list[str], features: Features,
 
 
 def _prepare_output(output: Path) -> None:
-    """An empty output folder; a previous build there (it has a build report) is replaced, anything else refused."""
+    """An empty output folder marked as a build in progress.
+
+    A previous build there (finished or interrupted: it has a build report) is replaced; a folder with
+    anything else in it is refused.
+    """
     if output.exists() and any(output.iterdir()):
         if not (output / REPORT_FILE).is_file():
             raise FileExistsError(f"{output} is not empty and holds no {REPORT_FILE}; choose an empty folder")
         shutil.rmtree(output)
     output.mkdir(parents=True, exist_ok=True)
+    (output / REPORT_FILE).write_text(json.dumps({"status": "in progress"}), encoding="utf-8")
 
 
 def build_dataset(

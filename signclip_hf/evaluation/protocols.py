@@ -1,10 +1,11 @@
 """The paper's evaluation protocols (SPEC §4) on embedded datasets: retrieval, zero-shot, few-shot, linear probe.
 
 Every protocol works on `pose_embedding` columns (see `embed.embed_dataset`); a dataset without one is
-embedded first with the given model (an existing column is trusted to come from that model). Class names are the distinct values of the label column, sorted;
-a class's prompt is `"<{spoken}> <{sign}> {text}"` built from its first row (`prompt_for_row`), so the
-language tags come from the data. Scores are raw dot products (for a cosine model the embeddings are
-unit vectors and the temperature does not change any ranking).
+embedded first with the given model (an existing column is trusted to come from that model). Class
+names are the distinct values of the label column, sorted; a class's prompt is
+`"<{spoken}> <{sign}> {text}"` built from its first row (`prompt_for_row`), so the language tags come
+from the data. Scores are raw dot products (for a cosine model the embeddings are unit vectors and the
+temperature does not change any ranking).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate import Accelerator, DataLoaderConfiguration, PartialState
 from accelerate.utils import set_seed
 from datasets import Dataset, IterableDataset, concatenate_datasets
 from torch.utils.data import DataLoader
@@ -375,7 +375,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
     final = pretrain(PretrainConfig.from_yaml(args.config, overrides), resume=args.resume)
-    print(f"final model: {final}")
+    if PartialState().is_main_process:
+        print(f"final model: {final}")
     return 0
 
 

@@ -15,7 +15,8 @@ them (so a model that scores everything equally gets the worst ranks, never the 
 1-based. Against the released evaluation (fairseq MMPT `RWTHFS{T2V,V2T}Metric`): the same
 definitions; it broke ties by column order (Python's stable sort) and, for pose -> text, dropped
 duplicates only where they were adjacent after sorting, which equals our deduplication whenever
-identical prompts have identical scores (always, for one text tower). Rows are ranked in chunks, so memory beyond the input is bounded by `chunk_size` rows.
+identical prompts have identical scores (always, for one text tower). Rows are ranked in chunks, so
+memory beyond the input is bounded by `chunk_size` rows.
 """
 
 from __future__ import annotations
