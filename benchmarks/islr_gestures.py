@@ -32,7 +32,7 @@ DEFAULT_ROOT = SHARED_DATA / "gestures"
 
 def gestures_dataset(root: str | Path = DEFAULT_ROOT, glosses: tuple[str, ...] = GLOSSES) -> Dataset:
     """The gestures clips of `glosses` as a pose dataset (built with `build_dataset`)."""
-    dataset, _ = build_dataset(root, cache_dir=tempfile.mkdtemp(prefix="gestures-"))
+    dataset, _ = build_dataset(root, output=tempfile.mkdtemp(prefix="gestures-"))
     return dataset.filter(lambda label: label in glosses, input_columns="label").flatten_indices()
 
 
@@ -79,6 +79,34 @@ def one_nn_baseline(root: str | Path = DEFAULT_ROOT, glosses: tuple[str, ...] = 
     }
 
 
+def pretrain_on_training_signers(root: str | Path, glosses: tuple[str, ...], seed: int, epochs: int) -> str:
+    """Pretrain a demo-sized SignCLIP on every clip (all glosses) of the fixed split's training signers.
+
+    Validation and test signers are never seen. Returns the saved model directory.
+    """
+    from datasets import DatasetDict
+
+    from signclip_hf.training import DataConfig, ModelConfig, OptimConfig, PretrainConfig
+    from signclip_hf.training.pretrain import pretrain
+
+    work = Path(tempfile.mkdtemp(prefix="islr-pretrain-"))
+    everything, _ = build_dataset(root, output=work / "all")
+    train_signers = set(fixed_split(gestures_dataset(root, glosses), seed)["train"]["signer"])
+    train = everything.filter(lambda signer: signer in train_signers, input_columns="signer").flatten_indices()
+    DatasetDict({"train": train}).save_to_disk(str(work / "train"))
+    config = PretrainConfig(
+        model=ModelConfig(pose_layers=4),
+        data=DataConfig(paths=[str(work / "train")], validation_split=None),
+        optim=OptimConfig(lr=1e-4, warmup_steps=50),
+        batch_size=32,
+        epochs=epochs,
+        checkpoint_every=None,
+        output_dir=str(work / "pretrain"),
+        seed=seed,
+    )
+    return str(pretrain(config))
+
+
 def model_results(
     model_dir: str, root: str | Path, glosses: tuple[str, ...], seed: int, epochs: float, learning_rate: float = 1e-4
 ) -> dict:
@@ -112,6 +140,8 @@ def main() -> None:
     parser.add_argument("--root", default=str(DEFAULT_ROOT))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=None, help="also evaluate this SignCLIP model directory")
+    parser.add_argument("--pretrain-epochs", type=int, default=0,
+                        help="first pretrain a demo-sized model on the training signers (instead of --model)")
     parser.add_argument("--finetune-epochs", type=float, default=0.0)
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="fine-tuning learning rate")
     args = parser.parse_args()
@@ -119,6 +149,8 @@ def main() -> None:
         raise SystemExit(f"{args.root}: no gestures data (metadata.csv); pass --root")
     start = time.perf_counter()
     results = {"baseline_1nn_mean_pooled": one_nn_baseline(args.root, GLOSSES, args.seed)}
+    if args.pretrain_epochs:
+        args.model = pretrain_on_training_signers(args.root, GLOSSES, args.seed, args.pretrain_epochs)
     if args.model:
         results["model"] = model_results(
             args.model, args.root, GLOSSES, args.seed, args.finetune_epochs, args.learning_rate

@@ -11,9 +11,9 @@ Without --model an untrained SignCLIP (offline MiniLM text tower) is the startin
 import argparse
 
 import torch
-from transformers import AutoModel, AutoModelForVideoClassification, AutoProcessor
+from transformers import AutoModelForVideoClassification, AutoProcessor
 
-from signclip_hf.build import ModelSpec, build_model, build_processor
+from signclip_hf.build import load_or_build
 from signclip_hf.data import build_dataset
 from signclip_hf.evaluation.finetune import FinetuneConfig, finetune
 from signclip_hf.sample_data import GESTURES_DIR
@@ -24,10 +24,7 @@ parser.add_argument("--output", default="islr_model")
 parser.add_argument("--epochs", type=float, default=5)
 args = parser.parse_args()
 
-if args.model:
-    model, processor = AutoModel.from_pretrained(args.model), AutoProcessor.from_pretrained(args.model)
-else:
-    model, processor = build_model(ModelSpec(pose_layers=1)), build_processor(ModelSpec())
+model, processor = load_or_build(args.model)
 
 dataset, _ = build_dataset(GESTURES_DIR)
 shared = {"hello", "thank you"}  # the glosses both sample signers sign

@@ -7,12 +7,17 @@ Without --model an untrained SignCLIP (offline MiniLM text tower) is built (metr
 
 import argparse
 
-from transformers import AutoModel, AutoProcessor
-
-from signclip_hf.build import ModelSpec, build_model, build_processor
-from signclip_hf.data import build_dataset
-from signclip_hf.evaluation import embed_dataset, embed_texts, embeddings_of, retrieval, search
 from signclip_hf.modeling import format_prompt
+
+from signclip_hf.build import load_or_build
+from signclip_hf.data import build_dataset
+from signclip_hf.evaluation import (
+    embed_dataset,
+    embed_texts,
+    embeddings_of,
+    retrieval,
+    search,
+)
 from signclip_hf.sample_data import GESTURES_DIR
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -20,10 +25,7 @@ parser.add_argument("--model", default=None, help="SignCLIP model directory (def
 parser.add_argument("--query", default="hello")
 args = parser.parse_args()
 
-if args.model:
-    model, processor = AutoModel.from_pretrained(args.model), AutoProcessor.from_pretrained(args.model)
-else:
-    model, processor = build_model(ModelSpec(pose_layers=1)), build_processor(ModelSpec())
+model, processor = load_or_build(args.model)
 
 dataset, _ = build_dataset(GESTURES_DIR)
 gallery = embed_dataset(model, processor, dataset)  # embedded once; a saved dataset caches this on disk

@@ -9,9 +9,7 @@ chance; pass a pretrained model directory (e.g. from `signclip-hf demo` or `pret
 import argparse
 from pathlib import Path
 
-from transformers import AutoModel, AutoProcessor
-
-from signclip_hf.build import ModelSpec, build_model, build_processor
+from signclip_hf.build import load_or_build
 from signclip_hf.data import build_dataset
 from signclip_hf.evaluation import embed_dataset, few_shot, zero_shot
 from signclip_hf.evaluation.plots import plot_confusion_matrix, plot_dataset_embeddings
@@ -22,10 +20,7 @@ parser.add_argument("--model", default=None, help="SignCLIP model directory (def
 parser.add_argument("--output", default="zero_shot_out")
 args = parser.parse_args()
 
-if args.model:
-    model, processor = AutoModel.from_pretrained(args.model), AutoProcessor.from_pretrained(args.model)
-else:
-    model, processor = build_model(ModelSpec(pose_layers=1)), build_processor(ModelSpec())
+model, processor = load_or_build(args.model)
 
 # whole signers held out: signer07 and signer12 are in different splits
 splits, _ = build_dataset(GESTURES_DIR, signer_split=0.5)

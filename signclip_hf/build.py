@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoProcessor, AutoTokenizer
 
 from .modeling import (
     KEYPOINT_LAYOUTS,
@@ -91,3 +91,11 @@ def build_model(spec: ModelSpec) -> SignCLIPModel:
         }
         model.pose_model.bert.load_state_dict(state)
     return model
+
+
+def load_or_build(model_dir: str | None = None) -> tuple[SignCLIPModel, SignCLIPProcessor]:
+    """A saved SignCLIP model + processor, or (no directory) a fresh untrained one for trying things out."""
+    if model_dir:
+        return AutoModel.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir)
+    spec = ModelSpec(pose_layers=1)
+    return build_model(spec), build_processor(spec)

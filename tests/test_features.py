@@ -7,7 +7,6 @@ import io
 import numpy as np
 import pytest
 from pose_format import Pose
-from pose_format.pose_header import PoseHeaderComponent
 
 from signclip_hf.modeling import (
     CorruptPoseError,

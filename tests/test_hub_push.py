@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
@@ -26,6 +22,7 @@ from signclip_hf.modeling import (
     format_prompt,
 )
 from signclip_hf.sample_data import HOUSE_POSE
+from signclip_hf.testing.isolation import run_without_signclip_hf
 from signclip_hf.testing.tiny import save_tiny, tiny_config, tiny_processor
 
 LABELS = ["house", "sun", "police"]
@@ -33,17 +30,6 @@ EVAL_JSON = {
     "dataset": {"name": "SignCLIP gestures sample", "type": "signclip-gestures", "split": "test"},
     "results": {"zero-shot ISLR": {"accuracy": 0.75, "top5_accuracy": 1.0}},
 }
-# A fresh interpreter in which `import signclip_hf` fails: only torch/transformers/numpy/pose-format remain.
-BLOCK_SIGNCLIP = textwrap.dedent(
-    """
-    import sys
-    class _Block:
-        def find_spec(self, name, path=None, target=None):
-            if name == "signclip_hf" or name.startswith("signclip_hf."):
-                raise ImportError("signclip_hf is hidden in this test")
-    sys.meta_path.insert(0, _Block())
-    """
-)
 USER_SIDE = """
 import base64, importlib.util, json, os, torch
 from huggingface_hub import snapshot_download
@@ -102,13 +88,7 @@ def test_convert_push_and_use_without_signclip_hf(hub_env, tmp_path):
         ("accuracy", 0.75), ("top5_accuracy", 1.0)
     ]  # fmt: skip
 
-    code = BLOCK_SIGNCLIP + USER_SIDE.format(repo_id=repo_id, pose=str(HOUSE_POSE), labels=LABELS)
-    env = dict(os.environ, HF_MODULES_CACHE=str(tmp_path / "modules"))
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_without_signclip_hf(USER_SIDE.format(repo_id=repo_id, pose=str(HOUSE_POSE), labels=LABELS), tmp_path)
     assert result["model_module"].startswith("transformers_modules.") and not result["signclip_hf_loaded"]
     torch.testing.assert_close(torch.tensor(result["model_scores"]), expected, atol=1e-4, rtol=0)
     for path in ("pipeline", "handler"):

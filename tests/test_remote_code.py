@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import zipfile
 from pathlib import Path
 
@@ -14,34 +13,11 @@ import pytest
 import torch
 
 from signclip_hf.sample_data import HOUSE_POSE
+from signclip_hf.testing.isolation import run_without_signclip_hf
 from signclip_hf.testing.tiny import save_tiny, tiny_model, tiny_processor
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPTS = ["<en> <ase> house", "<en> <gsg> house", "random text"]
-
-# Run in a fresh interpreter where any import of signclip_hf fails, as on a user's machine that has only
-# torch, transformers, numpy and pose-format.
-BLOCK_SIGNCLIP = textwrap.dedent(
-    """
-    import sys
-    class _Block:
-        def find_spec(self, name, path=None, target=None):
-            if name == "signclip_hf" or name.startswith("signclip_hf."):
-                raise ImportError("signclip_hf is hidden in this test")
-    sys.meta_path.insert(0, _Block())
-    """
-)
-
-
-def run_hidden(code: str, tmp_path: Path) -> dict:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
-    result = subprocess.run(
-        [sys.executable, "-c", BLOCK_SIGNCLIP + textwrap.dedent(code)],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
 
 def test_remote_code_load_without_signclip_hf(tmp_path):
     model_dir = save_tiny(tmp_path / "model", seed=11)
@@ -51,7 +27,7 @@ def test_remote_code_load_without_signclip_hf(tmp_path):
         assert (model_dir / name).is_file()
     with torch.no_grad():
         expected = tiny_model(seed=11)(**tiny_processor()(text=PROMPTS, poses=[HOUSE_POSE], return_tensors="pt"))
-    result = run_hidden(
+    result = run_without_signclip_hf(
         f"""
         import json, torch
         from transformers import AutoModel, AutoProcessor
@@ -63,6 +39,7 @@ def test_remote_code_load_without_signclip_hf(tmp_path):
         print(json.dumps({{"module": type(model).__module__, "scores": out.logits_per_pose.tolist()}}))
         """,
         tmp_path,
+        HF_HUB_OFFLINE="1",
     )
     assert not result["module"].startswith("signclip_hf")
     torch.testing.assert_close(torch.tensor(result["scores"]), expected.logits_per_pose, atol=1e-5, rtol=0)
@@ -74,7 +51,7 @@ def test_remote_code_classifier_without_signclip_hf(tmp_path):
     save_tiny(tmp_path / "clip")
     head = SignCLIPForVideoClassification.from_pretrained(tmp_path / "clip", id2label={0: "hello", 1: "house"})
     head.save_pretrained(tmp_path / "head")
-    result = run_hidden(
+    result = run_without_signclip_hf(
         f"""
         import json
         from transformers import AutoModelForVideoClassification
@@ -82,6 +59,7 @@ def test_remote_code_classifier_without_signclip_hf(tmp_path):
         print(json.dumps({{"labels": model.config.id2label, "cls": type(model).__name__}}))
         """,
         tmp_path,
+        HF_HUB_OFFLINE="1",
     )
     assert result == {"labels": {"0": "hello", "1": "house"}, "cls": "SignCLIPForVideoClassification"}
 

@@ -68,12 +68,7 @@ def plot_embedding_space(
         axes[row, 1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small", title=name)
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def plot_dataset_embeddings(
@@ -116,12 +111,17 @@ def plot_confusion_matrix(
                           color="black" if rates[i, j] > 0.5 else "white", fontsize="small")
     figure.colorbar(image, ax=axis, label="fraction of the true class")
     axis.set_title(title or "confusion matrix")
+    return _save(figure, path)
+
+
+__all__ = ["plot_confusion_matrix", "plot_dataset_embeddings", "plot_embedding_space", "project_2d"]
+
+
+def _save(figure, path: str | Path) -> Path:
+    """Write `figure` as a PNG (creating the folder) and free it."""
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _pyplot().close(figure)
     return path
-
-
-__all__ = ["plot_confusion_matrix", "plot_dataset_embeddings", "plot_embedding_space", "project_2d"]

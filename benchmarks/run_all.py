@@ -1,0 +1,77 @@
+"""Issue 7: run every performance benchmark in turn and print each figure next to its target.
+
+Each script runs in its own process (one at a time, so they do not share the CPU) and prints one JSON
+line; this collects them into `benchmarks/results.json` and a summary table.
+
+    python benchmarks/run_all.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# (script, extra arguments, quick arguments)
+SCRIPTS = [
+    ("preprocess_bench.py", [], ["--limit", "300"]),
+    ("pose_tower_bench.py", [], ["--clips", "64"]),
+    ("retrieval_bench.py", ["--gallery", "500000", "--chunk-sizes", "16384", "65536"], ["--gallery", "100000"]),
+    ("compile_bench.py", [], []),
+    ("dataset_bench.py", [], []),
+    ("pretrain_bench.py", [], ["--loss-clips", "128", "--steps", "3", "--rounds", "2"]),
+]
+
+
+def run(script: str, arguments: list[str]) -> list[dict]:
+    done = subprocess.run([sys.executable, str(HERE / script), *arguments], capture_output=True, text=True, cwd=HERE)
+    print(done.stdout[-6000:])
+    if done.returncode != 0:
+        print(done.stderr[-3000:])
+        return [{"benchmark": script, "error": done.returncode}]
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def summary(results: dict[str, list[dict]]) -> list[tuple[str, str, str, str]]:
+    """(figure, measured, target, baseline) rows for the issue-7 targets."""
+    rows = []
+    pre = results["preprocess_bench.py"][0]
+    rows.append(("1. preprocessing speedup", f"{pre['speedup']:.1f}x", ">= 5x",
+                 f"pose-format pipeline {pre['rows'][0]['clips/s']:.0f} clips/s"))
+    tower, mfu = results["pose_tower_bench.py"]
+    for row in tower["rows"]:
+        rows.append((f"2. pose tower, {row['lengths']}", f"{row['speedup']:.1f}x", f">= {row['target']:.0f}x",
+                     f"pad-to-256 eager {row['original clips/s']:.1f} clips/s"))
+    for row in mfu["rows"]:
+        rows.append((f"3. MFU batch-32 forward, {row['dtype']}", f"{row['MFU']:.2f}", ">= 0.5",
+                     f"matmul {row['matmul GFLOP/s']:.0f} GFLOP/s"))
+    retrieval = results["retrieval_bench.py"][0]["rows"]
+    matmul = retrieval[-1]["seconds"]
+    best = min(retrieval[:-1], key=lambda r: r["seconds"])
+    rows.append(("4. retrieval top-10 vs matmul-bound", f"{best['seconds'] / matmul:.2f}x ({best['seconds']:.2f} s)",
+                 "<= 2x", f"one matmul {matmul:.2f} s, {retrieval[-1]['peak_extra_mib']:.0f} MiB"))
+    compiled = results["compile_bench.py"][0]["rows"]
+    rows.append(("5. training step, torch.compile", f"{compiled[1]['clips/s']:.1f} clips/s ({compiled[1]['speedup']:.2f}x)",
+                 "report", f"eager {compiled[0]['clips/s']:.1f} clips/s"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller inputs (minutes instead of ~15)")
+    args = parser.parse_args()
+    results = {script: run(script, quick if args.quick else full) for script, full, quick in SCRIPTS}
+    (HERE / "results.json").write_text(json.dumps(results, indent=2))
+    print("\n## issue 7 summary")
+    table = [("figure", "measured", "target", "baseline (same run)"), *summary(results)]
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    for figure in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(figure, widths)))
+
+
+if __name__ == "__main__":
+    main()
