@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--pretrain-epochs", type=int, default=0,
                         help="first pretrain a demo-sized model on the training signers (instead of --model)")
     parser.add_argument("--finetune-epochs", type=float, default=0.0)
-    parser.add_argument("--learning-rate", type=float, default=1e-4, help="fine-tuning learning rate")
+    parser.add_argument("--learning-rate", type=float, default=3e-5, help="fine-tuning learning rate")
     args = parser.parse_args()
     if not Path(args.root, "metadata.csv").is_file():
         raise SystemExit(f"{args.root}: no gestures data (metadata.csv); pass --root")

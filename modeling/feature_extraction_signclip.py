@@ -188,6 +188,28 @@ def _header_selection(
     return np.asarray(indices, dtype=np.int64), np.asarray([coords.index(c) for c in "XYZ"], dtype=np.int64)
 
 
+_RECENT_HEADERS: dict[int, tuple[Any, dict]] = {}
+
+
+def _selection_for(header, layout_name: str):
+    """`_header_selection` for a header object, remembered per object.
+
+    pose-format hands back the same cached header object for files whose header bytes are identical
+    (a whole dataset, typically), so this skips re-keying ~600 point names per clip. The header is kept
+    referenced beside its id, so a recycled id can never match another header.
+    """
+    cached = _RECENT_HEADERS.get(id(header))
+    if cached is None or cached[0] is not header:
+        if len(_RECENT_HEADERS) >= 16:
+            _RECENT_HEADERS.clear()
+        cached = _RECENT_HEADERS[id(header)] = (header, {})
+    by_layout = cached[1]
+    if layout_name not in by_layout:
+        key = tuple((c.name, tuple(c.points), c.format) for c in header.components)
+        by_layout[layout_name] = _header_selection(layout_name, key)
+    return by_layout[layout_name]
+
+
 def read_keypoints(source: PoseInput, layout_name: str = "holistic", name: str | None = None):
     """Read one clip as the layout's raw keypoints.
 
@@ -196,17 +218,17 @@ def read_keypoints(source: PoseInput, layout_name: str = "holistic", name: str |
     """
     name = name or _describe(source)
     pose = _load_pose(source, name)
-    header_key = tuple((c.name, tuple(c.points), c.format) for c in pose.header.components)
-    selection = _header_selection(layout_name, header_key)
+    selection = _selection_for(pose.header, layout_name)
     if isinstance(selection, str):
         raise PoseLayoutError(name, selection)
     point_index, dims = selection
     data = np.asarray(pose.body.data.data if np.ma.isMaskedArray(pose.body.data) else pose.body.data)
     if data.shape[0] == 0:
         raise EmptyPoseError(name, "the clip has zero frames")
-    points = data[:, 0, point_index]
-    points = (points[..., :3] if np.array_equal(dims, (0, 1, 2)) else points[..., dims]).astype(np.float32)
-    confidence = np.asarray(pose.body.confidence)[:, 0][:, point_index].astype(np.float32, copy=False)
+    # np.take keeps frames outermost (C order); fancy indexing would put the points axis first in memory
+    points = np.take(data[:, 0], point_index, axis=1)
+    points = np.ascontiguousarray(points[..., :3] if np.array_equal(dims, (0, 1, 2)) else points[..., dims], np.float32)
+    confidence = np.take(np.asarray(pose.body.confidence)[:, 0], point_index, axis=1).astype(np.float32, copy=False)
     return points, confidence, float(pose.body.fps)
 
 
@@ -216,6 +238,19 @@ def _describe(source: PoseInput) -> str:
     if isinstance(source, (bytes, bytearray)):
         return f"<{len(source)} bytes of .pose data>"
     return f"<{type(source).__name__}>"
+
+
+@lru_cache(maxsize=1)
+def _unmasked_body_class():
+    """pose-format's numpy body without the masked array it builds on reading (we use `confidence`)."""
+    from pose_format.numpy import NumPyPoseBody
+    from pose_format.pose_body import PoseBody
+
+    class UnmaskedPoseBody(NumPyPoseBody):
+        def __init__(self, fps: float, data: np.ndarray, confidence: np.ndarray):
+            PoseBody.__init__(self, fps, data, confidence)
+
+    return UnmaskedPoseBody
 
 
 def _load_pose(source: PoseInput, name: str):
@@ -235,7 +270,7 @@ def _load_pose(source: PoseInput, name: str):
     if len(source) == 0:
         raise CorruptPoseError(name, "the file is empty (0 bytes)")
     try:
-        return Pose.read(bytes(source))
+        return Pose.read(bytes(source), pose_body=_unmasked_body_class())
     except Exception as error:  # pose-format raises struct/Value/Index/Unicode errors on bad bytes
         raise CorruptPoseError(
             name, f"not a readable .pose file (truncated or another format): {type(error).__name__}: {error}"
@@ -268,20 +303,22 @@ def keypoints_to_features(
             raise NonFinitePoseError(
                 name, f"NaN or infinite coordinates on observed points in {len(frames)} frame(s), first frame {frames[0]}"
             )
-    keep = (observed & layout.kept_points)[..., None]  # missing and hidden points end up exactly 0
-    features = np.where(keep, points, np.float32(0))
-    if layout.shoulder_indices is not None:
-        right, left = layout.shoulder_indices
-        both = observed[:, right] & observed[:, left]
-        if not both.any():
-            raise DegeneratePoseError(name, "no frame has both shoulders; shoulder normalization is impossible")
-        right_xyz, left_xyz = points[:, right].astype(np.float64), points[:, left].astype(np.float64)
-        center = ((right_xyz + left_xyz)[both] / 2).mean(axis=0)
-        distance = np.sqrt(((right_xyz - left_xyz)[both] ** 2).sum(axis=-1)).sum() / len(points)
-        if not distance > 0:
-            raise DegeneratePoseError(name, "the shoulders coincide in every frame (shoulder distance 0)")
-        features = (features - center.astype(np.float32)) * (keep / np.float32(distance))
-    return features.reshape(features.shape[0], -1)
+    # work on (T, 3K) rows: broadcasting a (T, K, 1) mask over the last axis of 3 runs numpy's slow path
+    keep = np.repeat(observed & layout.kept_points, 3, axis=1)  # missing and hidden points end up exactly 0
+    flat = points.reshape(len(points), -1)
+    if layout.shoulder_indices is None:
+        return np.where(keep, flat, np.float32(0))
+    right, left = layout.shoulder_indices
+    both = observed[:, right] & observed[:, left]
+    if not both.any():
+        raise DegeneratePoseError(name, "no frame has both shoulders; shoulder normalization is impossible")
+    right_xyz, left_xyz = points[:, right].astype(np.float64), points[:, left].astype(np.float64)
+    center = ((right_xyz + left_xyz)[both] / 2).mean(axis=0)
+    distance = np.sqrt(((right_xyz - left_xyz)[both] ** 2).sum(axis=-1)).sum() / len(points)
+    if not distance > 0:
+        raise DegeneratePoseError(name, "the shoulders coincide in every frame (shoulder distance 0)")
+    normalized = (flat - np.tile(center.astype(np.float32), layout.num_points)) * np.float32(1 / distance)
+    return np.where(keep, normalized, np.float32(0))
 
 
 def array_to_keypoints(array: np.ndarray, name: str = "<array>") -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # subcommand -> module defining `add_arguments(parser)` and `run(args) -> int | None`
@@ -30,10 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a subcommand; bad input (missing files, invalid poses, bad options) ends with a one-line error.
+
+    Set SIGNCLIP_HF_TRACEBACK=1 to see the full traceback instead.
+    """
     argv = sys.argv[1:] if argv is None else argv
     sys.argv[1:] = argv
-    args = build_parser().parse_args(argv)
-    return int(importlib.import_module(args.module_name).run(args) or 0)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(importlib.import_module(args.module_name).run(args) or 0)
+    except (OSError, ValueError) as error:  # InvalidPoseError, UnknownLanguageError are ValueErrors
+        if os.environ.get("SIGNCLIP_HF_TRACEBACK"):
+            raise
+        parser.exit(2, f"signclip-hf {args.command}: error: {error}\n")
 
 
 if __name__ == "__main__":
