@@ -79,8 +79,21 @@ def test_built_wheel_installs_and_imports(tmp_path):
     )  # fmt: skip
     wheel = next((tmp_path / "dist").glob("signclip_hf-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "signclip_hf/modeling/modeling_signclip.py" in names
-    assert "signclip_hf/sample_data/signs/house.pose" in names
+    packages = {str(init.parent.relative_to(REPO)) for init in (REPO / "signclip_hf").rglob("__init__.py")}
+    for package in packages:  # every toolkit subpackage, and the package data that code reads
+        assert f"{package}/__init__.py" in names, package
+    for shipped in (
+        "signclip_hf/modeling/modeling_signclip.py",
+        "signclip_hf/modeling/pipeline_signclip.py",
+        "signclip_hf/hub_cards/model_card.md.j2",
+        "signclip_hf/hub_cards/dataset_card.md.j2",
+        "signclip_hf/endpoint/requirements.txt",
+        "signclip_hf/metrics/retrieval/retrieval.py",
+        "signclip_hf/sample_data/signs/house.pose",
+        "signclip_hf/sample_data/gestures/metadata.csv",
+        "signclip_hf/sample_data/gestures/signer12/hello/000.pose",
+    ):
+        assert shipped in names, shipped
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(target), str(wheel)],
