@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from signclip_hf.testing.launch import cpu_launch_command, cpu_launch_env
 
 HERE = Path(__file__).resolve().parent
 SHARED_GESTURES = HERE.parent.parent / "shared" / "data" / "gestures"
@@ -91,14 +92,9 @@ def launch(config: dict, processes: int, work: Path, name: str) -> dict:
     if processes == 1:
         command = [sys.executable, __file__, "--worker", str(path)]
     else:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
         if torch.cuda.device_count() < processes:
-            env.update(ACCELERATE_USE_CPU="1", OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 2) // processes)))
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes)]
-        command += ["--num_machines", "1", "--dynamo_backend", "no", "--main_process_port", str(port)]
-        command += ["--mixed_precision", config.get("mixed_precision", "no"), __file__, "--worker", str(path)]
+            env = cpu_launch_env(max(1, (os.cpu_count() or 2) // processes))
+        command = cpu_launch_command(processes, config.get("mixed_precision", "no")) + [__file__, "--worker", str(path)]
     start = time.perf_counter()
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - start

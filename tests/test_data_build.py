@@ -303,16 +303,14 @@ accelerator.end_training()
 
 @pytest.mark.slow
 def test_sampler_shards_over_two_accelerate_processes(tmp_path):
-    import os
     import subprocess
-    import sys
+
+    from signclip_hf.testing.launch import cpu_launch_command, cpu_launch_env
 
     script = tmp_path / "shard.py"
     script.write_text(SHARDING_SCRIPT)
-    env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(tmp_path)]
-    subprocess.run(command, check=True, env=env, timeout=300, capture_output=True)
+    command = cpu_launch_command() + [str(script), str(tmp_path)]
+    subprocess.run(command, check=True, env=cpu_launch_env(), timeout=300, capture_output=True)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
     lengths = np.random.default_rng(0).integers(5, 60, size=50)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,25 +21,12 @@ import torch
 from safetensors.torch import load_file
 
 from signclip_hf.sample_data import GESTURES_DIR
+from signclip_hf.testing.launch import cpu_launch_command, cpu_launch_env
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_CONFIG = ROOT / "examples" / "configs" / "pretrain_tiny.yaml"
 GLOBAL_BATCH = 8
 VARIANTS = {"dot": {}, "cosine_projection": {"score_type": "cosine", "projection_dim": 16}}
-
-
-def _env() -> dict[str, str]:
-    return dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
-
-
-def _launch_two() -> list[str]:
-    """`accelerate launch` of two CPU ranks (with ACCELERATE_USE_CPU=1 from `_env`) on a free port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
-    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    return launch + ["--main_process_port", str(port)]
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +54,7 @@ def _global_batch(dataset: Path, processor):
 def loss_and_grads(model_dir: Path, dataset: Path, rank: int = 0, world: int = 1, accelerator=None):
     """Loss (averaged over processes) and parameter gradients for this process's shard of the global batch."""
     from signclip_hf.modeling import SignCLIPModel, SignCLIPProcessor
+
     from signclip_hf.training import distributed_contrastive_loss
 
     model = SignCLIPModel.from_pretrained(model_dir).eval()  # eval: no dropout, both runs see the same function
@@ -105,8 +91,8 @@ def equivalence_worker(out_dir: str, dataset: str, *model_dirs: str) -> None:
 def test_two_ranks_match_one_process(workspace, tmp_path):
     """2 ranks × 4 clips (negatives gathered with autograd) == 1 process × 8 clips: loss and every gradient."""
     model_dirs = [str(workspace[name]) for name in VARIANTS]
-    command = _launch_two() + [__file__, "--equivalence-worker", str(tmp_path), str(workspace["dataset"]), *model_dirs]
-    subprocess.run(command, check=True, env=_env(), timeout=300)
+    command = cpu_launch_command() + [__file__, "--equivalence-worker", str(tmp_path), str(workspace["dataset"]), *model_dirs]
+    subprocess.run(command, check=True, env=cpu_launch_env(), timeout=300)
     for name in VARIANTS:
         distributed = torch.load(tmp_path / f"{workspace[name].name}.pt")
         loss, grads = loss_and_grads(workspace[name], workspace["dataset"])
@@ -121,6 +107,7 @@ def test_two_ranks_match_one_process(workspace, tmp_path):
 def test_one_process_loss_is_signclip_loss(workspace):
     """Without a process group the distributed loss is the core's `signclip_loss` of the model's scores."""
     from signclip_hf.modeling import SignCLIPModel, SignCLIPProcessor
+
     from signclip_hf.training import distributed_contrastive_loss
 
     model = SignCLIPModel.from_pretrained(workspace["dot"]).eval()
@@ -145,8 +132,8 @@ def test_two_process_cli_run_writes_loadable_model(workspace, tmp_path):
     from transformers import AutoModel, AutoProcessor
 
     output = tmp_path / "run"
-    command = _launch_two() + ["-m", "signclip_hf.cli"] + _config_args(workspace, output, "epochs=1")
-    result = subprocess.run(command, env=_env(), timeout=300, capture_output=True, text=True)
+    command = cpu_launch_command() + ["-m", "signclip_hf.cli"] + _config_args(workspace, output, "epochs=1")
+    result = subprocess.run(command, env=cpu_launch_env(), timeout=300, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     records = [json.loads(line) for line in (output / "log.jsonl").read_text().splitlines()]
     # 60 train clips, 2 processes × 8 per batch: 3 full global batches -> 3 optimizer steps in one epoch
@@ -171,7 +158,7 @@ def test_killed_and_resumed_run_matches_uninterrupted(workspace, tmp_path):
     # 7 batches per epoch, accumulating 2 -> 4 steps per epoch; the kill comes after step 6, in epoch 1
     overrides = ("epochs=3", "checkpoint_every=2", "gradient_accumulation_steps=2", "data.augmentation=all")
     cli = [sys.executable, "-m", "signclip_hf.cli"]
-    env = _env()
+    env = cpu_launch_env()
 
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
     quiet = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
