@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -140,7 +141,8 @@ def test_two_process_cli_run_writes_loadable_model(workspace, tmp_path):
     assert [r["step"] for r in records] == [1, 2, 3]
     assert all(r["clips_per_s"] > 0 and r["loss"] > 0 for r in records)
     assert (output / "checkpoints" / "step_3" / "checkpoint_complete").is_file()
-    assert "validation loss after 3 steps" in result.stdout
+    summary = re.search(r"validation after 3 steps: loss ([\d.]+), pose->text R@1 ([\d.]+), text->pose P@1 ([\d.]+)", result.stdout)
+    assert summary and float(summary[1]) > 0 and all(0 <= float(summary[i]) <= 1 for i in (2, 3))
     model = AutoModel.from_pretrained(output / "final")
     processor = AutoProcessor.from_pretrained(output / "final")
     before = AutoModel.from_pretrained(workspace["dot"])

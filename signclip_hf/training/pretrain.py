@@ -47,7 +47,9 @@ from ..data import (
     SignCLIPCollator,
     build_dataset,
     load_pose_dataset,
+    prompt_for_row,
 )
+from ..metrics import load_metric
 from ..modeling import SignCLIPModel, SignCLIPProcessor, signclip_loss
 from .config import DataConfig, ModelConfig, PretrainConfig
 from .loss import distributed_contrastive_loss
@@ -170,8 +172,14 @@ def make_dataloaders(
 
 
 @torch.no_grad()
-def validation_loss(accelerator: Accelerator, model: torch.nn.Module, loader: DataLoader, chunk_size: int) -> float:
-    """SPEC §3 loss on the validation split, in chunks of the global batch size (same for any process count)."""
+def validate(
+    accelerator: Accelerator, model: torch.nn.Module, loader: DataLoader, chunk_size: int, prompts: list[str]
+) -> dict[str, float]:
+    """Validation loss and SPEC §4 retrieval metrics over the whole validation split.
+
+    The loss is the SPEC §3 loss in chunks of the global batch size (the same for any process count);
+    retrieval scores every clip against the split's distinct prompts (`prompts`: each row's prompt, in order).
+    """
     model.eval()
     poses, texts = [], []
     for batch in loader:
@@ -188,7 +196,15 @@ def validation_loss(accelerator: Accelerator, model: torch.nn.Module, loader: Da
         if size > 1:
             total += float(signclip_loss(score(pose[start : start + size], text[start : start + size]))) * size
             count += size
-    return total / max(count, 1)
+    first_row = {prompt: row for row, prompt in reversed(list(enumerate(prompts)))}
+    distinct = list(dict.fromkeys(prompts))
+    scores = score(pose, text[[first_row[prompt] for prompt in distinct]]).numpy()
+    retrieval = load_metric("retrieval").compute(
+        predictions=scores, references=[distinct.index(p) for p in prompts], ks=(1, 5, 10)
+    )
+    metrics = {"validation_loss": total / max(count, 1)}
+    metrics.update({f"validation_{name}": float(v) for name, v in retrieval.items() if name.startswith(("t2v", "v2t"))})
+    return metrics
 
 
 def checkpoint_dirs(output_dir: str | os.PathLike) -> list[Path]:
@@ -258,8 +274,11 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
         fused=config.optim.fused,
     )
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    validation_prompts = []
     if validation_loader is not None:
         validation_loader = accelerator.prepare(validation_loader)
+        columns = [c for c in (config.data.text_column, "sign_language", "spoken_language") if c in validation.column_names]
+        validation_prompts = [prompt_for_row(row, config.data.text_column) for row in validation.select_columns(columns).to_list()]
     if config.max_steps is not None:
         total_steps = config.max_steps
     else:
@@ -324,7 +343,7 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
                 running_batches, window_start = 0, time.perf_counter()
             paused = time.perf_counter()  # validation and checkpoints do not count as training time
             if validation_loader is not None and config.eval_every and progress.step % config.eval_every == 0:
-                record["validation_loss"] = validation_loss(accelerator, model, validation_loader, global_batch)
+                record.update(validate(accelerator, model, validation_loader, global_batch, validation_prompts))
             if record:
                 record.update(step=progress.step, epoch=progress.epoch)
                 accelerator.log(record, step=progress.step)
@@ -346,9 +365,12 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
     if not (config.checkpoint_every and progress.step % config.checkpoint_every == 0):  # else just saved
         save_checkpoint(accelerator, config.output_dir, progress.step, config.keep_checkpoints)
     if validation_loader is not None:
-        final_loss = validation_loss(accelerator, model, validation_loader, global_batch)
-        accelerator.log({"validation_loss": final_loss}, step=progress.step)
-        accelerator.print(f"validation loss after {progress.step} steps: {final_loss:.4f}")
+        metrics = validate(accelerator, model, validation_loader, global_batch, validation_prompts)
+        accelerator.log(metrics, step=progress.step)
+        accelerator.print(
+            f"validation after {progress.step} steps: loss {metrics['validation_loss']:.4f}, "
+            f"pose->text R@1 {metrics['validation_v2t_R@1']:.3f}, text->pose P@1 {metrics['validation_t2v_P@1']:.3f}"
+        )
     final = Path(config.output_dir, "final")
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(model)
