@@ -210,6 +210,26 @@ def test_loss_decreases(workspace, tmp_path):
     assert (final / "model.safetensors").is_file()
 
 
+def test_streaming_dataset_trains_and_validates(workspace, tmp_path):
+    """`data.streaming`: the train split is read lazily (shuffle buffer, no length grouping), max_steps bounds it."""
+    from signclip_hf.training import PretrainConfig, pretrain
+
+    config = PretrainConfig.from_yaml(
+        TINY_CONFIG,
+        [
+            f"model.from_checkpoint={workspace['dot']}", f"data.paths=[{workspace['dataset']}]",
+            f"output_dir={tmp_path / 'run'}", "data.streaming=true", "data.shuffle_buffer=16", "max_steps=4",
+            "checkpoint_every=2", "eval_every=2", "log_every=1",
+        ],
+    )  # fmt: skip
+    final = pretrain(config)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert 0 <= records[1]["validation_v2t_R@1"] <= 1 and records[1]["validation_loss"] > 0
+    assert (tmp_path / "run" / "checkpoints" / "step_4" / "checkpoint_complete").is_file()
+    assert (final / "model.safetensors").is_file()
+
+
 def test_config_errors_name_the_file_and_key(tmp_path):
     from signclip_hf.training import PretrainConfig
 
