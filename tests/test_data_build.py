@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from pose_format import Pose
+from signclip_hf.modeling import UnknownLanguageError, read_keypoints
 
 from signclip_hf.cli import main as cli_main
 from signclip_hf.data import (
@@ -19,13 +20,13 @@ from signclip_hf.data import (
     SignCLIPCollator,
     build_dataset,
     dataset_features,
+    is_complete_build,
     load_saved,
     padding_waste,
     prompt_for_row,
     signer_independent_split,
     split_by_column,
 )
-from signclip_hf.modeling import UnknownLanguageError, read_keypoints
 from signclip_hf.sample_data import FORMATS_DIR, GESTURES_DIR
 from signclip_hf.testing.tiny import tiny_processor
 
@@ -172,7 +173,9 @@ def test_output_folder_rules_and_signer_split(corpus, tmp_path):
     crashed.mkdir()
     (crashed / "build_report.json").write_text('{"status": "in progress"}')
     (crashed / "data-00000-of-00003.arrow").write_bytes(b"partial")
+    assert not is_complete_build(crashed) and is_complete_build(tmp_path / "out")
     assert len(build_dataset(root, output=crashed)[0]) == len(good)
+    assert is_complete_build(crashed)
     assert not (crashed / "data-00000-of-00003.arrow").exists()
     assert json.loads((crashed / "build_report.json").read_text())["status"] == "done"
 

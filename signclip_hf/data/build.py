@@ -186,6 +186,12 @@ def _write_split_metadata(directory: Path, files: list[str], features: Features,
     (directory / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
 
 
+def is_complete_build(output: str | os.PathLike) -> bool:
+    """Whether `output` holds a finished build (an interrupted one still says "in progress")."""
+    report = Path(output) / REPORT_FILE
+    return report.is_file() and json.loads(report.read_text(encoding="utf-8")).get("status") != "in progress"
+
+
 def _prepare_output(output: Path) -> None:
     """An empty output folder marked as a build in progress.
 

@@ -46,6 +46,7 @@ from ..data import (
     PoseRows,
     SignCLIPCollator,
     build_dataset,
+    is_complete_build,
     load_pose_dataset,
     prompt_for_row,
 )
@@ -112,7 +113,7 @@ def load_splits(config: PretrainConfig, accelerator: Accelerator) -> tuple[Datas
     if data.pose_root is not None:
         built = Path(config.output_dir, "dataset")
         with accelerator.main_process_first():
-            if not built.is_dir() and accelerator.is_main_process:
+            if not is_complete_build(built) and accelerator.is_main_process:  # an interrupted build is redone
                 build_dataset(data.resolved_pose_root(), output=built, signer_split=data.signer_split, seed=config.seed)
         sources = [str(built)]
     for source in sources:
