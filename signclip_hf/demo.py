@@ -101,6 +101,8 @@ def run_demo(config: DemoConfig) -> dict:
     summary = {
         "config": asdict(config),
         "model": str(final),
+        "dataset": str(output / "pretrain" / "dataset"),
+        "split": "test",  # with "results": the evaluation JSON shape that `signclip-hf push --eval-results` reads
         "splits": {name: {"clips": len(part), "signers": sorted(set(part["signer"]))} for name, part in dataset.items()},
         "results": {task: result.to_dict() for task, result in results.items()},
     }
