@@ -19,6 +19,7 @@ from transformers import AutoModel, AutoProcessor
 from .data.build import load_saved
 from .data.splits import signer_independent_split
 from .evaluation.finetune import FinetuneConfig, finetune
+from .evaluation.protocols import known_labels_only
 from .evaluation.cli import format_table, run_evaluation
 from .training.config import DataConfig, ModelConfig, OptimConfig, PretrainConfig
 from .training.pretrain import pretrain
@@ -86,8 +87,10 @@ def finetune_islr(config: DemoConfig, model_dir: Path, train, test) -> dict:
             resume=False,
         ),
     )
+    classes = list(result.model.config.label2id)
+    test, unseen = known_labels_only(test, classes, "label", unknown_labels="skip")  # glosses never trained on
     tested = result.trainer.evaluate(test.with_format("numpy"), metric_key_prefix="test")
-    return {"model": str(result.output_dir), "validation": result.metrics, "test": tested}
+    return {"model": str(result.output_dir), "validation": result.metrics, "test": tested, "skipped_labels": unseen}
 
 
 def run_demo(config: DemoConfig) -> dict:
