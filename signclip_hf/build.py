@@ -19,7 +19,6 @@ from .modeling import (
     SignCLIPProcessor,
 )
 
-
 POSE_VOCAB_SIZE = 103
 
 
@@ -93,9 +92,14 @@ def build_model(spec: ModelSpec) -> SignCLIPModel:
     return model
 
 
-def load_or_build(model_dir: str | None = None) -> tuple[SignCLIPModel, SignCLIPProcessor]:
-    """A saved SignCLIP model + processor, or (no directory) a fresh untrained one for trying things out."""
+def load_or_build(
+    model_dir: str | os.PathLike | None = None, spec: ModelSpec | None = None
+) -> tuple[SignCLIPModel, SignCLIPProcessor]:
+    """A saved SignCLIP model + processor from `model_dir`, or else a fresh one built from `spec`
+    (default: a 1-layer pose tower, for trying things out)."""
     if model_dir:
+        if not os.path.isdir(model_dir):
+            raise FileNotFoundError(f"model directory {str(model_dir)!r} does not exist")
         return AutoModel.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir)
-    spec = ModelSpec(pose_layers=1)
+    spec = spec or ModelSpec(pose_layers=1)
     return build_model(spec), build_processor(spec)

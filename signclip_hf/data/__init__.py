@@ -2,7 +2,7 @@
 
 from .augment import AugmentationConfig, PoseAugmentation
 from .build import BuildReport, SkippedFile, build_dataset, dataset_features, is_complete_build, load_saved
-from .collate import SignCLIPCollator, prompt_for_row
+from .collate import SignCLIPCollator, dataset_prompts, prompt_for_row
 from .hub import DatasetCardConfig, load_pose_dataset, push_pose_dataset, render_dataset_card
 from .rows import PoseRows, column_values
 from .sampler import LengthGroupedBatchSampler, LengthGroupedSampler, padding_waste
@@ -22,6 +22,7 @@ __all__ = [
     "build_dataset",
     "column_values",
     "dataset_features",
+    "dataset_prompts",
     "is_complete_build",
     "load_pose_dataset",
     "load_saved",

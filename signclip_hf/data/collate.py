@@ -25,6 +25,12 @@ def prompt_for_row(row: Mapping[str, Any], text_column: str = "text") -> str:
     )
 
 
+def dataset_prompts(dataset, text_column: str = "text") -> list[str]:
+    """The prompt of every row of a dataset, in order (reads only the text and language columns)."""
+    columns = [c for c in (text_column, "sign_language", "spoken_language") if c in dataset.column_names]
+    return [prompt_for_row(row, text_column) for row in dataset.select_columns(columns).to_list()]
+
+
 @dataclass
 class SignCLIPCollator:
     """Rows -> `pose_values`, `pose_attention_mask` (+ `input_ids`... with text, + `labels` with label2id).

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 from datasets import Dataset
 
-from ..data.collate import prompt_for_row
+from ..data.collate import dataset_prompts, prompt_for_row
 from ..metrics import load_metric
 from .embed import EMBEDDING_COLUMN, embed_dataset, embed_texts, embeddings_of
 
@@ -244,8 +244,7 @@ def retrieval(
 ) -> RetrievalResult:
     """Text<->pose retrieval over the dataset: each clip is paired with its own prompt (SPEC §4 metrics)."""
     dataset = ensure_embedded(model, processor, dataset, batch_size)
-    columns = [c for c in (text_column, "sign_language", "spoken_language") if c in dataset.column_names]
-    row_prompts = [prompt_for_row(row, text_column) for row in dataset.select_columns(columns).to_list()]
+    row_prompts = dataset_prompts(dataset, text_column)
     prompts = list(dict.fromkeys(row_prompts))
     references = class_ids(row_prompts, prompts)
     scores = embeddings_of(dataset) @ embed_texts(model, processor, prompts).T

@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..build import build_model, build_processor
+from ..build import load_or_build
 from ..data import (
     AugmentationConfig,
     LengthGroupedBatchSampler,
@@ -46,13 +46,14 @@ from ..data import (
     PoseRows,
     SignCLIPCollator,
     build_dataset,
+    dataset_prompts,
     is_complete_build,
     load_pose_dataset,
-    prompt_for_row,
 )
+from ..evaluation.protocols import class_ids
 from ..metrics import load_metric
-from ..modeling import SignCLIPModel, SignCLIPProcessor, signclip_loss
-from .config import DataConfig, ModelConfig, PretrainConfig
+from ..modeling import SignCLIPProcessor, signclip_loss
+from .config import DataConfig, PretrainConfig
 from .loss import distributed_contrastive_loss
 
 CHECKPOINTS = "checkpoints"
@@ -93,17 +94,6 @@ class SeededAugmentationCollator:
             files = zlib.crc32("\n".join(str(row.get("file", "")) for row in rows).encode())
             augmentation.rng = np.random.default_rng([self.seed, self.epoch, files])
         return self.collator(rows)
-
-
-def load_model_and_processor(config: ModelConfig) -> tuple[SignCLIPModel, SignCLIPProcessor]:
-    """A fresh model around a local text checkpoint (`ModelSpec` fields), or a saved SignCLIP model."""
-    if config.from_checkpoint:
-        path = Path(config.from_checkpoint)
-        if not path.is_dir():
-            raise FileNotFoundError(f"model.from_checkpoint {str(path)!r} is not a directory")
-        return SignCLIPModel.from_pretrained(path), SignCLIPProcessor.from_pretrained(path)
-    spec = config.spec()
-    return build_model(spec), build_processor(spec)
 
 
 def load_splits(config: PretrainConfig, accelerator: Accelerator) -> tuple[Dataset | IterableDataset, Dataset | None]:
@@ -197,12 +187,11 @@ def validate(
         if size > 1:
             total += float(signclip_loss(score(pose[start : start + size], text[start : start + size]))) * size
             count += size
-    first_row = {prompt: row for row, prompt in reversed(list(enumerate(prompts)))}
-    distinct = list(dict.fromkeys(prompts))
-    scores = score(pose, text[[first_row[prompt] for prompt in distinct]]).numpy()
-    retrieval = load_metric("retrieval").compute(
-        predictions=scores, references=[distinct.index(p) for p in prompts], ks=(1, 5, 10)
-    )
+    distinct = list(dict.fromkeys(prompts))  # each prompt's text embedding is taken from its first row
+    references = class_ids(prompts, distinct)
+    first_rows = np.unique(references, return_index=True)[1]
+    scores = score(pose, text[torch.from_numpy(first_rows)]).numpy()
+    retrieval = load_metric("retrieval").compute(predictions=scores, references=references, ks=(1, 5, 10))
     metrics = {"validation_loss": total / max(count, 1)}
     metrics.update({f"validation_{name}": float(v) for name, v in retrieval.items() if name.startswith(("t2v", "v2t"))})
     return metrics
@@ -263,7 +252,7 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
     if config.log_with and not accelerator.log_with:
         raise ImportError(f"log_with={config.log_with!r}: that tracker's package is not installed (pip install it)")
     set_seed(config.seed)  # identical initial weights on every process
-    model, processor = load_model_and_processor(config.model)
+    model, processor = load_or_build(config.model.from_checkpoint, config.model.spec())
     train, validation = load_splits(config, accelerator)
     train_loader, validation_loader, collate = make_dataloaders(config, processor, train, validation)
     optimizer = torch.optim.Adam(
@@ -278,8 +267,7 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
     validation_prompts = []
     if validation_loader is not None:
         validation_loader = accelerator.prepare(validation_loader)
-        columns = [c for c in (config.data.text_column, "sign_language", "spoken_language") if c in validation.column_names]
-        validation_prompts = [prompt_for_row(row, config.data.text_column) for row in validation.select_columns(columns).to_list()]
+        validation_prompts = dataset_prompts(validation, config.data.text_column)
     if config.max_steps is not None:
         total_steps = config.max_steps
     else:
@@ -404,4 +392,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["PretrainConfig", "TrainingProgress", "pretrain", "load_model_and_processor", "add_arguments", "run"]
+__all__ = ["PretrainConfig", "TrainingProgress", "pretrain", "add_arguments", "run"]
