@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -20,6 +21,11 @@ def gesture_files(limit: int | None = None) -> list[Path]:
 
     root = SHARED_DATA / "gestures" if (SHARED_DATA / "gestures").is_dir() else GESTURES_DIR
     return sorted(root.rglob("*.pose"))[:limit]
+
+
+def stsl_like_lengths(count: int, seed: int = 0) -> np.ndarray:
+    """Gamma-distributed clip lengths with mean ~98 frames (Spread the Sign's mean), clipped to [8, 256]."""
+    return np.clip(np.random.default_rng(seed).gamma(4.0, 98 / 4.0, count).round(), 8, 256).astype(int)
 
 
 def best_time(function: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import best_time, gesture_files, matmul_flops_per_second, report
+from common import best_time, gesture_files, matmul_flops_per_second, report, stsl_like_lengths
 from signclip_hf.modeling import SignCLIPPoseConfig
 from signclip_hf.modeling.modeling_signclip import SignCLIPPoseTransformer
 
@@ -30,11 +30,6 @@ def build_tower(size: str, attention: str) -> SignCLIPPoseTransformer:
     config._attn_implementation = attention
     torch.manual_seed(0)
     return SignCLIPPoseTransformer(config).eval()
-
-
-def stsl_like_lengths(count: int, seed: int = 0) -> np.ndarray:
-    """Gamma-distributed lengths with mean ~98 frames (Spread the Sign's mean), clipped to [8, 256]."""
-    return np.clip(np.random.default_rng(seed).gamma(4.0, 98 / 4.0, count).round(), 8, 256).astype(int)
 
 
 def gesture_lengths(count: int) -> np.ndarray:

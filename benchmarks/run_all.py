@@ -24,6 +24,7 @@ SCRIPTS = [
     ("compile_bench.py", [], []),
     ("dataset_bench.py", [], []),
     ("pretrain_bench.py", [], ["--loss-clips", "128", "--steps", "3", "--rounds", "2"]),
+    ("index_bench.py", ["--repeats", "1"], ["--quick"]),
 ]
 
 
@@ -57,6 +58,11 @@ def summary(results: dict[str, list[dict]]) -> list[tuple[str, str, str, str]]:
     compiled = results["compile_bench.py"][0]["rows"]
     rows.append(("5. training step, torch.compile", f"{compiled[1]['clips/s']:.1f} clips/s ({compiled[1]['speedup']:.2f}x)",
                  "report", f"eager {compiled[0]['clips/s']:.1f} clips/s"))
+    index = next((r for r in results.get("index_bench.py", []) if "verdicts" in r), None)
+    for verdict in index["verdicts"] if index else []:
+        rows.append((f"6. {verdict['data']} {verdict['dim']}-d N={verdict['N']:,}: ANN at recall@10 >= 0.95",
+                     f"{verdict['speedup']:.1f}x ({verdict['best approximate at target recall']})", ">= 10x",
+                     "FAISS exact (BLAS) in the same run"))
     return rows
 
 

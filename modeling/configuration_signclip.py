@@ -1,6 +1,7 @@
 """Configuration of SignCLIP: a pose tower and a BERT-family text tower sharing one embedding space.
 
-Reference: ../shared/SPEC.md §2 (released "baseline_temporal" model of Jiang et al., EMNLP 2024).
+Reference: the released "baseline_temporal" model of Jiang et al., "SignCLIP: Connecting Text and Sign Language
+by Contrastive Learning", EMNLP 2024 (fairseq `examples/MMPT`, `mmpt/models/mmfusion.py` `MMFusionSeparate`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def select_frame_indices(num_frames: int, max_frames: int, policy: str) -> np.nd
 
 
 class SignCLIPPoseConfig(BertConfig):
-    r"""Pose tower: an MLP frame tokenizer (SPEC §2 `VideoTokenMLP`) in front of a BERT encoder.
+    r"""Pose tower: an MLP frame tokenizer (MMPT `mmpt/models/transformermodel.py` `VideoTokenMLP`) in front of a BERT encoder.
 
     The BERT fields (`hidden_size`, `num_hidden_layers`, ...) are independent of the text tower.
 
@@ -86,7 +87,7 @@ class SignCLIPConfig(PreTrainedConfig):
         text_config: config of any BERT-family encoder (dict with `model_type`, default BERT).
         projection_dim: if set, both embeddings go through a bias-free linear projection to this size
             (optional in released checkpoints as `{video,text}_projection`).
-        score_type: `"dot"` = raw dot product of unnormalized embeddings, as released (SPEC §2);
+        score_type: `"dot"` = raw dot product of unnormalized embeddings, as released;
             `"cosine"` = CLIP-style L2-normalized embeddings times a learnable temperature.
         logit_scale_init_value: initial log temperature for `"cosine"` (CLIP's 2.6592 = log(1/0.07)).
         text_max_length: tokens per prompt including [CLS]/[SEP] (63 as released).

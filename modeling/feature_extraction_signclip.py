@@ -1,4 +1,6 @@
-"""Pose preprocessing for SignCLIP: `.pose` files (pose-format) -> per-frame feature vectors (SPEC §1).
+"""Pose preprocessing for SignCLIP: `.pose` files (pose-format) -> per-frame feature vectors.
+
+As the released SignCLIP (Jiang et al., EMNLP 2024; fairseq examples/MMPT) preprocesses MediaPipe Holistic poses.
 
 A clip becomes a (frames, 3 × keypoints) float32 array: the layout's keypoints selected *by name*,
 normalized by the shoulders over the whole clip, legs hidden, missing points 0. Everything is
@@ -9,7 +11,9 @@ travels to the Hub as remote code.
 from __future__ import annotations
 
 import io
+import math
 import os
+import struct
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any, Sequence, Union
@@ -41,7 +45,7 @@ FACE_CONTOUR_POINTS = tuple(str(i) for i in (
     332, 334, 336, 338, 356, 361, 362, 365, 373, 374, 375, 377, 378, 379, 380, 381, 382, 384, 385, 386, 387, 388,
     389, 390, 397, 398, 400, 402, 405, 409, 415, 454, 466,
 ))  # fmt: skip
-LEG_POINTS = BODY_POINTS[25:]  # knees, ankles, heels, foot indices: hidden (SPEC §1 step 3)
+LEG_POINTS = BODY_POINTS[25:]  # knees, ankles, heels, foot indices: hidden, as in the original
 
 
 class InvalidPoseError(ValueError):
@@ -57,7 +61,7 @@ class CorruptPoseError(InvalidPoseError):
 
 
 class EmptyPoseError(InvalidPoseError):
-    """A clip with zero frames."""
+    """A clip with zero frames, or a file that holds no person."""
 
 
 class PoseLayoutError(InvalidPoseError):
@@ -65,7 +69,7 @@ class PoseLayoutError(InvalidPoseError):
 
 
 class NonFinitePoseError(InvalidPoseError):
-    """NaN or infinite coordinates on points that are marked as observed."""
+    """NaN or infinite coordinates on observed points, or coordinates so large that the features overflow."""
 
 
 class DegeneratePoseError(InvalidPoseError):
@@ -145,7 +149,7 @@ KEYPOINT_LAYOUTS: dict[str, KeypointLayout] = {
         shoulders=(("POSE_LANDMARKS", "RIGHT_SHOULDER"), ("POSE_LANDMARKS", "LEFT_SHOULDER")),
         hidden=tuple(("POSE_LANDMARKS", p) for p in LEG_POINTS),
     ),
-    # FingerCLIP (SPEC §2): right hand only, 63 features, not normalized.
+    # FingerCLIP (Jiang et al., EMNLP 2024): right hand only, 63 features, not normalized.
     "right_hand": KeypointLayout(components=(("RIGHT_HAND_LANDMARKS", HAND_POINTS),)),
 }
 
@@ -229,6 +233,11 @@ def read_keypoints(source: PoseInput, layout_name: str = "holistic", name: str |
     points = np.take(data[:, 0], point_index, axis=1)
     points = np.ascontiguousarray(points[..., :3] if np.array_equal(dims, (0, 1, 2)) else points[..., dims], np.float32)
     confidence = np.take(np.asarray(pose.body.confidence)[:, 0], point_index, axis=1).astype(np.float32, copy=False)
+    if not (np.minimum.reduce(confidence, axis=None) >= 0 and np.maximum.reduce(confidence, axis=None) <= 1):  # NaN too
+        bad = np.nonzero(~((confidence >= 0) & (confidence <= 1)))
+        raise CorruptPoseError(
+            name, f"confidence {confidence[bad][0]} outside [0, 1] at frame {bad[0][0]} (damaged file or another format)"
+        )
     return points, confidence, float(pose.body.fps)
 
 
@@ -253,6 +262,172 @@ def _unmasked_body_class():
     return UnmaskedPoseBody
 
 
+# Bounds on what a header may declare, checked before pose-format builds a Python object per point name and
+# limb (real layouts: MediaPipe Holistic has 5 components, 576 points, 2,668 limbs).
+MAX_HEADER_COMPONENTS = 64
+MAX_HEADER_POINTS = 16_384
+MAX_HEADER_LIMBS = 16_384
+MAX_HEADER_NAME_BYTES = 256
+# A v0.0 frame without a person takes 2 bytes but becomes a full frame of zeros: cap the expansion.
+MAX_V0_0_EXPANSION = 8
+
+_USHORT, _TRIPLE_USHORT, _FLOAT = struct.Struct("<H"), struct.Struct("<HHH"), struct.Struct("<f")
+_V0_2_COUNTS = struct.Struct("<fIH")  # fps, frames, people
+
+
+@dataclass(frozen=True)
+class PoseFileHeader:
+    """What a `.pose` header declares (pose-format `PoseHeader.read`, versions 0.0-0.2), read with bounds."""
+
+    raw: bytes  # the header bytes: a file that starts with them has this same header
+    version: float
+    points: int  # over all components
+    values_per_point: int  # coordinates + confidence (pose-format `PoseHeader.num_dims() + 1`)
+    same_format: bool  # every component has the same point format (pose-format's v0.0 reader needs it)
+
+
+class _HeaderReader:
+    """Bounds-checked little-endian reads over the file bytes (no allocation beyond what is read)."""
+
+    def __init__(self, data: bytes, name: str):
+        self.data, self.name, self.offset = data, name, 0
+
+    def fail(self, problem: str) -> CorruptPoseError:
+        return CorruptPoseError(self.name, f"not a readable .pose file (damaged header): {problem}")
+
+    def unpack(self, layout: struct.Struct, what: str) -> tuple:
+        if self.offset + layout.size > len(self.data):
+            raise self.fail(f"the file ends ({len(self.data):,} bytes) inside the {what}")
+        values = layout.unpack_from(self.data, self.offset)
+        self.offset += layout.size
+        return values
+
+    def skip(self, size: int, what: str) -> None:
+        if self.offset + size > len(self.data):
+            raise self.fail(f"the file ends ({len(self.data):,} bytes) inside the {what}")
+        self.offset += size
+
+    def string(self, what: str) -> str:
+        (length,) = self.unpack(_USHORT, what)
+        if length > MAX_HEADER_NAME_BYTES:
+            raise self.fail(f"a {what} of {length:,} bytes (at most {MAX_HEADER_NAME_BYTES})")
+        start = self.offset
+        self.skip(length, what)
+        try:
+            return self.data[start : self.offset].decode("utf-8")
+        except UnicodeDecodeError:
+            raise self.fail(f"a {what} that is not UTF-8 text (byte {start})") from None
+
+
+_RECENT_FILE_HEADERS: list[PoseFileHeader] = []
+
+
+def read_pose_file_header(data: bytes, name: str) -> PoseFileHeader:
+    """Check a `.pose` header against the file size and sane limits before pose-format allocates anything.
+
+    Refuses unknown versions, counts of components / points / limbs beyond the limits above, names longer than
+    `MAX_HEADER_NAME_BYTES`, and repeated component or point names (pose-format would silently use one copy).
+    The last few headers are remembered by their bytes: a dataset's files share one header.
+    """
+    for header in _RECENT_FILE_HEADERS:
+        if data.startswith(header.raw):
+            return header
+    reader = _HeaderReader(data, name)
+    (version,) = reader.unpack(_FLOAT, "version")
+    if not (version == 0 or round(version, 3) in (0.1, 0.2)):
+        raise reader.fail(f"unknown pose-format version {version!r} (known: 0.0, 0.1, 0.2)")
+    reader.unpack(_TRIPLE_USHORT, "dimensions")
+    (count,) = reader.unpack(_USHORT, "component count")
+    if not 0 < count <= MAX_HEADER_COMPONENTS:
+        raise reader.fail(f"{count:,} components (expected 1 to {MAX_HEADER_COMPONENTS})")
+    components, formats, points, limbs = set(), set(), 0, 0
+    for _ in range(count):
+        component = reader.string("component name")
+        if component in components:
+            raise reader.fail(f"component {component!r} appears twice")
+        components.add(component)
+        point_format = reader.string(f"{component} point format")
+        formats.add(point_format)
+        num_points, num_limbs, num_colors = reader.unpack(_TRIPLE_USHORT, f"{component} counts")
+        points, limbs = points + num_points, limbs + num_limbs
+        if points > MAX_HEADER_POINTS or limbs > MAX_HEADER_LIMBS:
+            raise reader.fail(
+                f"{points:,} points and {limbs:,} limbs declared by component {component!r} "
+                f"(at most {MAX_HEADER_POINTS:,} and {MAX_HEADER_LIMBS:,})"
+            )
+        names = [reader.string(f"{component} point name") for _ in range(num_points)]
+        if len(set(names)) != num_points:
+            repeated = next(p for i, p in enumerate(names) if p in names[:i])
+            raise reader.fail(f"point {repeated!r} appears twice in component {component!r}")
+        reader.skip(4 * num_limbs + 6 * num_colors, f"{component} limbs and colors")
+    if points == 0:
+        raise reader.fail("no keypoints declared")
+    header = PoseFileHeader(
+        raw=bytes(data[: reader.offset]),
+        version=0.0 if version == 0 else round(version, 3),
+        points=points,
+        values_per_point=max(len(f) for f in formats),
+        same_format=len(formats) == 1,
+    )
+    if len(_RECENT_FILE_HEADERS) >= 8:
+        _RECENT_FILE_HEADERS.pop(0)
+    _RECENT_FILE_HEADERS.append(header)
+    return header
+
+
+def _check_body(data: bytes, header: PoseFileHeader, name: str) -> None:
+    """The body must hold exactly what the header promises (pose-format `read_v0_1`/`read_v0_2` trust it)."""
+    person_bytes = header.points * header.values_per_point * 4  # float32 coordinates, then confidences
+    if header.version == 0.2:
+        layout, frame_modulus = _V0_2_COUNTS, None
+    else:  # v0.1 stores a 16-bit frame count; pose-format infers the true count from the body size
+        layout, frame_modulus = _TRIPLE_USHORT, 1 << 16
+    if len(data) < len(header.raw) + layout.size:
+        raise CorruptPoseError(name, "truncated: the file ends before the body's fps, frame and person counts")
+    fps, frames, people = layout.unpack_from(data, len(header.raw))
+    if people == 0:
+        raise EmptyPoseError(name, "the file holds no person (people = 0)")
+    if not (math.isfinite(fps) and fps >= 0):
+        raise CorruptPoseError(name, f"damaged body: fps is {fps}")
+    body = len(data) - len(header.raw) - layout.size
+    frame_bytes = people * person_bytes
+    found = body // frame_bytes if frame_modulus else frames
+    if body != found * frame_bytes or (frame_modulus and found % frame_modulus != frames):
+        raise CorruptPoseError(
+            name,
+            f"truncated or damaged: the header declares {frames:,} frames × {people} people × {header.points} points "
+            f"× {header.values_per_point} values ({frames * frame_bytes:,} body bytes) but the body has {body:,} bytes",
+        )
+
+
+def _read_v0_0_body(data: bytes, header: PoseFileHeader, name: str):
+    """pose-format `NumPyPoseBody.read_v0_0` (first person per frame, zeros without one), with bounded memory."""
+    if not header.same_format:
+        raise CorruptPoseError(name, "v0.0 file whose components have different point formats")
+    values = header.points * header.values_per_point
+    person_bytes = 2 + 4 * values  # person id, then float32 values
+    reader = _HeaderReader(data, name)
+    reader.offset = len(header.raw)
+    fps, frames = reader.unpack(struct.Struct("<HH"), "body's fps and frame count")
+    starts = []  # byte offset of each frame's first person (None: no person)
+    for _ in range(frames):
+        (people,) = reader.unpack(_USHORT, "person count of a frame")
+        starts.append(reader.offset + 2 if people else None)
+        reader.skip(people * person_bytes, "frame data")
+    if reader.offset != len(data):
+        raise CorruptPoseError(name, f"damaged: {len(data) - reader.offset:,} bytes after the last of {frames:,} frames")
+    if frames * values * 4 > MAX_V0_0_EXPANSION * len(data):
+        raise CorruptPoseError(
+            name, f"{frames:,} frames × {header.points:,} points would take {frames * values * 4:,} bytes in memory "
+            f"from a {len(data):,}-byte file (frames without a person; at most {MAX_V0_0_EXPANSION}× the file size)",
+        )
+    array = np.zeros((frames, 1, header.points, header.values_per_point), dtype=np.float32)
+    for frame, start in enumerate(starts):
+        if start is not None:
+            array[frame, 0] = np.frombuffer(data, "<f4", values, start).reshape(header.points, -1)
+    return _unmasked_body_class()(fps, array[..., :-1], np.ascontiguousarray(array[..., -1]))
+
+
 def _load_pose(source: PoseInput, name: str):
     from pose_format import Pose  # lazy: remote-code users need pose-format only to read files
 
@@ -269,8 +444,19 @@ def _load_pose(source: PoseInput, name: str):
         raise TypeError(f"{name}: expected a path, bytes, a pose_format.Pose or an array, got {type(source).__name__}")
     if len(source) == 0:
         raise CorruptPoseError(name, "the file is empty (0 bytes)")
+    data = bytes(source)
+    header = read_pose_file_header(data, name)
+    if header.version != 0.0:
+        _check_body(data, header, name)
     try:
-        return Pose.read(bytes(source), pose_body=_unmasked_body_class())
+        if header.version == 0.0:
+            from pose_format.pose_header import PoseHeader
+            from pose_format.utils.reader import BufferReader
+
+            return Pose(PoseHeader.read(BufferReader(data)), _read_v0_0_body(data, header, name))
+        return Pose.read(data, pose_body=_unmasked_body_class())
+    except InvalidPoseError:
+        raise
     except Exception as error:  # pose-format raises struct/Value/Index/Unicode errors on bad bytes
         raise CorruptPoseError(
             name, f"not a readable .pose file (truncated or another format): {type(error).__name__}: {error}"
@@ -280,11 +466,12 @@ def _load_pose(source: PoseInput, name: str):
 def keypoints_to_features(
     points: np.ndarray, confidence: np.ndarray, layout_name: str = "holistic", name: str = "<array>"
 ) -> np.ndarray:
-    """SPEC §1 steps 2-4 on raw keypoints: (T, K, 3) + (T, K) confidence -> (T, 3K) float32 features.
+    """The original's preprocessing on raw keypoints: (T, K, 3) + (T, K) confidence -> (T, 3K) float32 features.
 
-    Normalization: subtract the mean shoulder midpoint over the frames where both shoulders are seen,
-    divide by the mean 3D shoulder distance where frames with a missing shoulder count as distance 0
-    (SPEC §1; pose-format 0.15's masked mean would instead skip those frames).
+    Normalization is pose-format's `Pose.normalize` (called by the original, fairseq examples/MMPT): subtract
+    the mean shoulder midpoint and divide by the mean 3D shoulder distance, both over the frames where both
+    shoulders are seen (its masked means skip frames with a missing shoulder). Features that overflow float32
+    are refused (`NonFinitePoseError`), so the result is always finite.
     """
     layout = KEYPOINT_LAYOUTS[layout_name]
     if points.ndim != 3 or points.shape[1:] != (layout.num_points, 3):
@@ -295,30 +482,46 @@ def keypoints_to_features(
     if points.shape[0] == 0:
         raise EmptyPoseError(name, "the clip has zero frames")
     observed = confidence > 0
-    finite = np.isfinite(points)
-    if not finite.all():
-        bad = observed & ~finite.all(axis=-1)
-        if bad.any():
-            frames = np.unique(np.nonzero(bad)[0])
-            raise NonFinitePoseError(
-                name, f"NaN or infinite coordinates on observed points in {len(frames)} frame(s), first frame {frames[0]}"
-            )
     # work on (T, 3K) rows: broadcasting a (T, K, 1) mask over the last axis of 3 runs numpy's slow path
     keep = np.repeat(observed & layout.kept_points, 3, axis=1)  # missing and hidden points end up exactly 0
     flat = points.reshape(len(points), -1)
     if layout.shoulder_indices is None:
-        return np.where(keep, flat, np.float32(0))
+        return _finite(np.where(keep, flat, np.float32(0)), points, observed, name)
     right, left = layout.shoulder_indices
     both = observed[:, right] & observed[:, left]
     if not both.any():
         raise DegeneratePoseError(name, "no frame has both shoulders; shoulder normalization is impossible")
     right_xyz, left_xyz = points[:, right].astype(np.float64), points[:, left].astype(np.float64)
     center = ((right_xyz + left_xyz)[both] / 2).mean(axis=0)
-    distance = np.sqrt(((right_xyz - left_xyz)[both] ** 2).sum(axis=-1)).sum() / len(points)
+    distance = np.sqrt(((right_xyz - left_xyz)[both] ** 2).sum(axis=-1)).mean()
     if not distance > 0:
+        if np.isnan(distance):
+            _refuse_non_finite(points, observed, name)
         raise DegeneratePoseError(name, "the shoulders coincide in every frame (shoulder distance 0)")
-    normalized = (flat - np.tile(center.astype(np.float32), layout.num_points)) * np.float32(1 / distance)
-    return np.where(keep, normalized, np.float32(0))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused just below
+        normalized = (flat - np.tile(center.astype(np.float32), layout.num_points)) * np.float32(1 / distance)
+    return _finite(np.where(keep, normalized, np.float32(0)), points, observed, name)
+
+
+def _finite(features: np.ndarray, points: np.ndarray, observed: np.ndarray, name: str) -> np.ndarray:
+    """The features, after one cheap check that they are finite (a sum is non-finite if any term is)."""
+    if not np.isfinite(np.add.reduce(features, axis=None)) and not np.isfinite(features).all():
+        _refuse_non_finite(points, observed, name, features)
+    return features
+
+
+def _refuse_non_finite(points: np.ndarray, observed: np.ndarray, name: str, features: np.ndarray | None = None):
+    """Say why the features are not finite: NaN/inf on observed input points, or float32 overflow."""
+    bad = observed & ~np.isfinite(points).all(axis=-1)
+    if bad.any():
+        frames = np.unique(np.nonzero(bad)[0])
+        raise NonFinitePoseError(
+            name, f"NaN or infinite coordinates on observed points in {len(frames)} frame(s), first frame {frames[0]}"
+        )
+    frame = 0 if features is None else int(np.nonzero(~np.isfinite(features).all(axis=1))[0][0])
+    raise NonFinitePoseError(
+        name, f"coordinates too large: the features overflow float32 (first at frame {frame}); check the file's units"
+    )
 
 
 def array_to_keypoints(array: np.ndarray, name: str = "<array>") -> tuple[np.ndarray, np.ndarray]:
@@ -347,7 +550,7 @@ class SignCLIPFeatureExtractor(FeatureExtractionMixin):
         long_clip_policy: "subsample" (default: uniform over the whole clip) or "truncate".
         padding: "longest" (pad to the longest clip in the batch) or "max_length" (pad to `max_frames`,
             the original's scheme; same results, more compute).
-        mirror_left_handed: SPEC §1 test-time option: mirror a clip whose right hand never moves.
+        mirror_left_handed: the original's test-time option: mirror a clip whose right hand never moves.
     """
 
     model_input_names = ["pose_values", "pose_attention_mask"]
@@ -380,6 +583,11 @@ class SignCLIPFeatureExtractor(FeatureExtractionMixin):
 
     def extract(self, pose: PoseInput, name: str | None = None) -> np.ndarray:
         """One clip -> (frames, features), before the long-clip policy."""
+        from .video_signclip import as_pose_source, describe_video, is_video  # sibling that imports this one
+
+        if is_video(pose):  # a video path, container bytes or (frames, H, W, 3) uint8 frames -> its cached pose
+            name = name or describe_video(pose)
+            pose = as_pose_source(pose, name)
         name = name or _describe(pose)
         if isinstance(pose, np.ndarray):
             points, confidence = array_to_keypoints(pose, name)

@@ -1,6 +1,6 @@
 """SignCLIP model family: pose tower, text tower, contrastive scores, and an ISLR classification head.
 
-Architecture as released (SPEC §2): frames go through an MLP tokenizer, get wrapped in [CLS]/[SEP]
+Architecture as released (Jiang et al., EMNLP 2024; fairseq `examples/MMPT`, `MMFusionSeparate`): frames go through an MLP tokenizer, get wrapped in [CLS]/[SEP]
 taken from the pose tower's own BERT word embeddings, and run through a BERT encoder whose [SEP] sits at
 position `max_frames + 1` whatever the clip length; embeddings are masked means over frames + [SEP].
 Unlike the original we pad to the longest clip in the batch, not to 256: with the fixed [SEP] position
@@ -24,7 +24,7 @@ from .configuration_signclip import SignCLIPConfig, SignCLIPPoseConfig, select_f
 
 
 def signclip_loss(logits_per_pose: torch.Tensor) -> torch.Tensor:
-    """Symmetric in-batch contrastive loss, summed over both directions as released (SPEC §3)."""
+    """Symmetric in-batch contrastive loss, summed over both directions as released (MMPT `mmpt/losses/nce.py` `MMContraLoss`)."""
     labels = torch.arange(logits_per_pose.shape[0], device=logits_per_pose.device)
     return F.cross_entropy(logits_per_pose, labels) + F.cross_entropy(logits_per_pose.t(), labels)
 
@@ -36,10 +36,16 @@ def masked_mean(hidden_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
 
 
 def without_cls(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Pooling mask: the attention mask with the leading [CLS] position excluded (SPEC §2)."""
+    """Pooling mask: the attention mask with the leading [CLS] position excluded (as MMPT's mean pooling)."""
     pooling_mask = attention_mask.clone()
     pooling_mask[:, 0] = 0
     return pooling_mask
+
+
+def finish_embeds(pooled: torch.Tensor, projection: nn.Linear | None, score_type: str) -> torch.Tensor:
+    """Pooled tower output -> embedding: optional projection, L2-normalized for `score_type="cosine"`."""
+    embeds = projection(pooled) if projection is not None else pooled
+    return F.normalize(embeds, dim=-1) if score_type == "cosine" else embeds
 
 
 @dataclass
@@ -134,7 +140,7 @@ class SignCLIPPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
         super()._init_weights(module)
-        # Non-persistent buffers come back empty from the meta device (SPEC §5): rebuild them.
+        # Non-persistent buffers come back empty from the meta device (transformers 5 `from_pretrained`): rebuild them.
         if isinstance(getattr(module, "position_ids", None), torch.Tensor):
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand_as(module.position_ids))
         if isinstance(getattr(module, "token_type_ids", None), torch.Tensor):
@@ -160,15 +166,11 @@ class SignCLIPModel(SignCLIPPreTrainedModel):
         )
         self.post_init()
 
-    def _finish_embeds(self, pooled: torch.Tensor, projection: nn.Linear | None) -> torch.Tensor:
-        embeds = projection(pooled) if projection is not None else pooled
-        return F.normalize(embeds, dim=-1) if self.config.score_type == "cosine" else embeds
-
     def get_pose_features(
         self, pose_values: torch.Tensor, pose_attention_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """(B, frames, features) -> (B, embed_dim) pose embeddings (L2-normalized for `score_type="cosine"`)."""
-        return self._finish_embeds(self.pose_model(pose_values, pose_attention_mask), self.pose_projection)
+        return finish_embeds(self.pose_model(pose_values, pose_attention_mask), self.pose_projection, self.config.score_type)
 
     def get_text_features(
         self,
@@ -182,7 +184,8 @@ class SignCLIPModel(SignCLIPPreTrainedModel):
         hidden_states = self.text_model(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
         ).last_hidden_state
-        return self._finish_embeds(masked_mean(hidden_states, without_cls(attention_mask)), self.text_projection)
+        pooled = masked_mean(hidden_states, without_cls(attention_mask))
+        return finish_embeds(pooled, self.text_projection, self.config.score_type)
 
     def score(self, pose_embeds: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
         """(P, E) x (T, E) -> (P, T) scores: raw dot products, times exp(logit_scale) for cosine."""
@@ -219,7 +222,7 @@ class SignCLIPForVideoClassification(SignCLIPPreTrainedModel):
 
     `init_classifier_from_text_embeds` makes it start as the zero-shot classifier (weights = gloss prompt
     embeddings). The loss divides by `num_items_in_batch` when Trainer passes it, so gradient
-    accumulation gives the same gradients as one large batch (SPEC §5).
+    accumulation gives the same gradients as one large batch (transformers Trainer's loss-kwargs contract).
     """
 
     accepts_loss_kwargs = True
@@ -238,9 +241,7 @@ class SignCLIPForVideoClassification(SignCLIPPreTrainedModel):
     def get_pose_features(
         self, pose_values: torch.Tensor, pose_attention_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        embeds = self.pose_model(pose_values, pose_attention_mask)
-        embeds = self.pose_projection(embeds) if self.pose_projection is not None else embeds
-        return F.normalize(embeds, dim=-1) if self.config.score_type == "cosine" else embeds
+        return finish_embeds(self.pose_model(pose_values, pose_attention_mask), self.pose_projection, self.config.score_type)
 
     @torch.no_grad()
     def init_classifier_from_text_embeds(self, text_embeds: torch.Tensor, logit_scale: float = 1.0) -> None:

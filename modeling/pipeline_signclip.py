@@ -6,11 +6,16 @@
   (`SignCLIPForVideoClassification`) -> the standard `[{"label", "score"}]` over `config.id2label`.
 - `PoseFeatureExtractionPipeline` ("pose-feature-extraction"): a pose -> its embedding.
 
-Poses may be `.pose` paths, `.pose` bytes, `pose_format.Pose` objects or (frames, 203, 3) arrays.
-`save_pretrained` also writes the processor (transformers' `Pipeline.save_pretrained` does not, SPEC §5)
+Poses may be `.pose` paths, `.pose` bytes, `pose_format.Pose` objects or (frames, 203, 3) arrays; a list of
+poses gives one result each, the same with any `batch_size`. Batching follows transformers' own pipelines
+(`pipelines/pt_utils.PipelineIterator`): `preprocess` returns tensors with a batch dimension of 1, the
+DataLoader pads and concatenates them, `_forward` returns one row per pose (its first key is what the
+iterator measures the batch by) and each row comes back to `postprocess` as a batch of one.
+Outputs are checked to be finite: a NaN/inf score is an error, never an answer.
+`save_pretrained` also writes the processor (transformers' `Pipeline.save_pretrained` does not)
 and records the pipeline in `config.custom_pipelines`, so that
 `pipeline(model=directory_or_repo, trust_remote_code=True)` rebuilds it without this package installed.
-Only torch/transformers/numpy and sibling files are imported (remote-code rule, SPEC §5).
+Only torch/transformers/numpy and sibling files are imported: this file must run without signclip_hf.
 """
 
 from __future__ import annotations
@@ -43,7 +48,13 @@ class _PosePipeline(Pipeline):
                 f"{type(self).__name__} needs a SignCLIP processor or feature extractor: save one next to the model"
             )
 
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        if isinstance(inputs, list) and not inputs:  # transformers' `Pipeline.__call__` would index inputs[0]
+            return []
+        return super().__call__(inputs, **kwargs)
+
     def _pose_inputs(self, pose: Any) -> dict[str, torch.Tensor]:
+        """`pose_values` (1, frames, features) and `pose_attention_mask` (1, frames): one row, padded when batched."""
         return dict(self.feature_extractor([pose], return_tensors="pt"))
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
@@ -63,7 +74,7 @@ class ZeroShotSignClassificationPipeline(_PosePipeline):
 
     `pipe(pose, candidate_labels=["house", "sun"], spoken_language="en", sign_language="ase")` ->
     `[{"label": "house", "score": 0.97, "logit": 93.8}, ...]`, best first. Each label becomes the
-    prompt `"<en> <ase> house"` (SPEC §2).
+    prompt `"<en> <ase> house"`, the language-tagged prompts of SignCLIP (Jiang et al., EMNLP 2024).
     """
 
     task_name = "zero-shot-sign-classification"
@@ -76,28 +87,34 @@ class ZeroShotSignClassificationPipeline(_PosePipeline):
             raise ValueError("zero-shot-sign-classification needs a SignCLIPProcessor (tokenizer + feature extractor)")
 
     def _sanitize_parameters(self, candidate_labels=None, spoken_language=None, sign_language=None, top_k=None):
+        languages = dict(spoken_language=spoken_language, sign_language=sign_language)
+        for key, value in languages.items():
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{key} must be a language code string such as 'en' or 'ase', got {value!r}")
         preprocess = {
-            key: value
-            for key, value in dict(
-                candidate_labels=candidate_labels, spoken_language=spoken_language, sign_language=sign_language
-            ).items()
-            if value is not None
+            key: value for key, value in dict(candidate_labels=candidate_labels, **languages).items() if value is not None
         }
-        return preprocess, {}, ({"top_k": top_k} if top_k is not None else {})
+        return preprocess, {}, ({"top_k": check_top_k(top_k)} if top_k is not None else {})
 
     def preprocess(self, pose, candidate_labels=None, spoken_language: str = "en", sign_language: str = "ase"):
         labels = check_candidate_labels(candidate_labels)
         prompts = [format_prompt(label, spoken_language, sign_language) for label in labels]
-        inputs = dict(self.processor(text=prompts, poses=[pose], return_tensors="pt"))
+        inputs = self._pose_inputs(pose)
+        # not a tensor, so batching keeps one copy per pose instead of concatenating the prompts
+        inputs["text_inputs"] = dict(self.processor(text=prompts, return_tensors="pt"))
         inputs["candidate_labels"] = labels
         return inputs
 
     def _forward(self, model_inputs):
         labels = model_inputs.pop("candidate_labels")
-        return {"candidate_labels": labels, "logits": self.model(**model_inputs).logits_per_pose[0]}
+        text_inputs = model_inputs.pop("text_inputs")
+        if isinstance(text_inputs, list):  # a batch: every pose of one call has the same prompts
+            text_inputs = text_inputs[0]
+        logits = self.model(**text_inputs, **model_inputs).logits_per_pose  # (poses, labels)
+        return {"logits": logits, "candidate_labels": labels}
 
     def postprocess(self, model_outputs, top_k: int | None = None):
-        logits = model_outputs["logits"].float()
+        logits = check_finite(model_outputs["logits"][0].float(), "logits")
         scores = logits.softmax(dim=-1)
         order = torch.argsort(logits, descending=True, stable=True)[:top_k]
         labels = model_outputs["candidate_labels"]
@@ -111,16 +128,16 @@ class SignClassificationPipeline(_PosePipeline):
     auto_class = "AutoModelForVideoClassification"
 
     def _sanitize_parameters(self, top_k=None):
-        return {}, {}, ({"top_k": top_k} if top_k is not None else {})
+        return {}, {}, ({"top_k": check_top_k(top_k)} if top_k is not None else {})
 
     def preprocess(self, pose):
         return self._pose_inputs(pose)
 
     def _forward(self, model_inputs):
-        return {"logits": self.model(**model_inputs).logits[0]}
+        return {"logits": self.model(**model_inputs).logits}  # (poses, classes)
 
     def postprocess(self, model_outputs, top_k: int = 5):
-        scores = model_outputs["logits"].float().softmax(dim=-1)
+        scores = check_finite(model_outputs["logits"][0].float(), "logits").softmax(dim=-1)
         values, indices = scores.topk(min(top_k, scores.shape[-1]))
         id2label = self.model.config.id2label
         return [{"label": id2label[i], "score": v} for v, i in zip(values.tolist(), indices.tolist())]
@@ -138,11 +155,28 @@ class PoseFeatureExtractionPipeline(_PosePipeline):
         return self._pose_inputs(pose)
 
     def _forward(self, model_inputs):
-        return {"pose_embeds": self.model.get_pose_features(**model_inputs)[0]}
+        return {"pose_embeds": self.model.get_pose_features(**model_inputs)}  # (poses, embedding)
 
     def postprocess(self, model_outputs, return_tensors: bool = False):
-        embeds = model_outputs["pose_embeds"]
+        embeds = check_finite(model_outputs["pose_embeds"][0], "pose embedding")
         return embeds if return_tensors else embeds.tolist()
+
+
+def check_finite(values: torch.Tensor, what: str) -> torch.Tensor:
+    """`values` unchanged; a ValueError instead of answering NaN/inf (not even valid JSON)."""
+    if not torch.isfinite(values).all():
+        raise ValueError(
+            f"the model produced non-finite {what} (NaN or inf) for this pose: the model weights or the pose "
+            "are out of range; refusing to answer"
+        )
+    return values
+
+
+def check_top_k(top_k: Any) -> int:
+    """A positive integer (`top_k=0` or a float would silently give an empty or wrong ranking)."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    return top_k
 
 
 def check_candidate_labels(candidate_labels: Any) -> list[str]:
@@ -162,4 +196,6 @@ __all__ = [
     "SignClassificationPipeline",
     "PoseFeatureExtractionPipeline",
     "check_candidate_labels",
+    "check_finite",
+    "check_top_k",
 ]

@@ -1,6 +1,6 @@
 """SignCLIPProcessor: pose clips + text prompts -> model inputs in one call.
 
-Prompts follow SPEC §2: `"<{spoken ISO 639-1}> <{sign ISO 639-3}> {text}"`, e.g. `"<en> <ase> house"`.
+Prompts follow the paper (Jiang et al., EMNLP 2024, §3): `"<{spoken ISO 639-1}> <{sign ISO 639-3}> {text}"`, e.g. `"<en> <ase> house"`.
 The tags are plain text for the tokenizer (not added tokens); the processor checks that any leading
 tags are real language codes, so that a typo such as `<asl>` fails loudly instead of scoring quietly.
 """

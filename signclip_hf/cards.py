@@ -66,6 +66,7 @@ class CardInfo:
     sign_languages: list[str] = field(default_factory=lambda: ["ase"])
     description: str | None = None
     default_task_type: str = "video-classification"
+    space: str | None = None  # the model's Gradio Space (`signclip-hf push --space`), linked from the card
 
 
 def template_path() -> Path:

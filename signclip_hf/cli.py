@@ -16,6 +16,12 @@ COMMANDS = {
     "demo": ("signclip_hf.demo", "The main job: build, train and evaluate on the bundled sample"),
     "convert": ("signclip_hf.convert", "Convert a released fairseq SignCLIP checkpoint"),
     "push": ("signclip_hf.hub", "Push a model directory (+ remote code, card) to the Hub"),
+    "index": ("signclip_hf.search.index_cli", "Build a FAISS search index over a pose dataset's embeddings"),
+    "search": ("signclip_hf.search.search_cli", "Search an index by text or by .pose clip"),
+    "app": ("signclip_hf.space.cli", "Serve the interactive SignCLIP app (Gradio) for a model"),
+    "video-to-pose": ("signclip_hf.video", "Extract MediaPipe Holistic .pose files from a folder of videos"),
+    "render": ("signclip_hf.render", "Render a .pose file as an animated skeleton GIF/MP4"),
+    "spot": ("signclip_hf.spotting.cli", "Find where text queries are signed in a long recording"),
 }
 
 

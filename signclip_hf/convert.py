@@ -4,6 +4,9 @@ The checkpoint is read with `torch.load(weights_only=True)`: only tensors, plain
 non-tensor types listed in `ALLOWED_CHECKPOINT_GLOBALS` are rebuilt, so a crafted pickle cannot run
 code. Every architecture number comes from the tensors themselves (layers, widths, vocabularies,
 input features, projections), so the released model, FingerCLIP and smaller variants all convert.
+The one number tensors do not store, the attention head count, comes from the checkpoint's training
+config when it states one, else from `--head-size`, else BERT's head size 64 (`resolve_attention_heads`;
+a `--head-size` contradicting the config fails); the report says which was used.
 Every checkpoint key is accounted for: mapped, listed as intentionally unused (BERT poolers, old
 position-id buffers), or reported; any model weight left without a source fails the conversion.
 """
@@ -48,6 +51,11 @@ SPEC_PROMPTS = {
     "house": 67.90,
 }
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DEFAULT_HEAD_SIZE = 64  # bert-base / bert-large; MMPT builds both towers from `AutoConfig(dataset.bert_name)`
+# Names of the head count in a checkpoint's config: transformers' BertConfig name (MMPT's towers are BERTs),
+# fairseq's own transformer argument name. Looked up at the top level and under `model` (fairseq >= 0.10
+# stores the training arguments as `cfg["model"]`, a Namespace for legacy models), in `cfg` then `args`.
+HEAD_COUNT_KEYS = ("num_attention_heads", "encoder_attention_heads")
 
 
 class CheckpointError(ValueError):
@@ -63,12 +71,21 @@ class UnsafeCheckpointError(CheckpointError):
 
 
 @dataclass
+class AttentionHeads:
+    """The head count used for both towers and where it came from (a cfg key, `--head-size`, the default)."""
+
+    count: int
+    source: str
+
+
+@dataclass
 class ConversionReport:
     """What happened to every checkpoint key."""
 
     config: SignCLIPConfig
     keypoint_layout: str
     source_dtypes: list[str]
+    attention_heads: AttentionHeads
     mapped: dict[str, str] = field(default_factory=dict)  # checkpoint key -> model key
     intentionally_unused: dict[str, str] = field(default_factory=dict)  # checkpoint key -> reason
     unrecognized: list[str] = field(default_factory=list)
@@ -101,8 +118,8 @@ def load_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
-def _tower_fields(state: dict[str, torch.Tensor], prefix: str, path: Path, head_size: int) -> dict:
-    """BERT sizes of one tower, read from its tensors (the head count is not stored: hidden / head_size)."""
+def _tower_fields(state: dict[str, torch.Tensor], prefix: str, path: Path, heads: AttentionHeads) -> dict:
+    """BERT sizes of one tower, read from its tensors (the head count is not stored: it is `heads`)."""
     try:
         words = state[f"{prefix}embeddings.word_embeddings.weight"]
         positions = state[f"{prefix}embeddings.position_embeddings.weight"]
@@ -116,15 +133,17 @@ def _tower_fields(state: dict[str, torch.Tensor], prefix: str, path: Path, head_
     if layers != set(range(len(layers))):
         raise CheckpointError(path, f"{prefix} encoder layers are not numbered 0..N-1: {sorted(layers)}")
     hidden = words.shape[1]
-    if hidden % head_size:
-        raise CheckpointError(path, f"{prefix} hidden size {hidden} is not a multiple of head size {head_size}")
+    if hidden % heads.count:
+        raise CheckpointError(
+            path, f"{prefix} hidden size {hidden} is not divisible into {heads.count} attention heads ({heads.source})"
+        )
     intermediate = state.get(f"{prefix}encoder.layer.0.intermediate.dense.weight")
     if intermediate is None:
         raise CheckpointError(path, f"missing tensor {prefix}encoder.layer.0.intermediate.dense.weight")
     return dict(
         hidden_size=hidden,
         num_hidden_layers=len(layers),
-        num_attention_heads=hidden // head_size,
+        num_attention_heads=heads.count,
         intermediate_size=intermediate.shape[0],
         vocab_size=words.shape[0],
         max_position_embeddings=positions.shape[0],
@@ -132,8 +151,54 @@ def _tower_fields(state: dict[str, torch.Tensor], prefix: str, path: Path, head_
     )
 
 
+def _config_value(config, key: str):
+    """`config[key]` / `config.key` of a plain dict or `argparse.Namespace` (None when absent)."""
+    if isinstance(config, dict):
+        return config.get(key)
+    return getattr(config, key, None) if isinstance(config, argparse.Namespace) else None
+
+
+def stated_head_count(checkpoint: dict) -> tuple[int, str] | None:
+    """(head count, where) stated by the checkpoint's `cfg` / `args`, e.g. (12, "cfg.model.num_attention_heads")."""
+    for root in ("cfg", "args"):
+        for section in (None, "model"):
+            config = checkpoint.get(root) if section is None else _config_value(checkpoint.get(root), section)
+            for key in HEAD_COUNT_KEYS:
+                value = _config_value(config, key)
+                if value is not None:
+                    return value, ".".join(part for part in (root, section, key) if part)
+    return None
+
+
+def resolve_attention_heads(checkpoint: dict, hidden: int, path: Path, head_size: int | None = None) -> AttentionHeads:
+    """The head count of a `hidden`-wide tower: `head_size` when given (hidden / head_size), else the count the
+    checkpoint's config states, else hidden / 64. A given head size that disagrees with the config fails."""
+    stated = stated_head_count(checkpoint)
+    if stated is not None:
+        count, where = stated
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise CheckpointError(path, f"{where} = {count!r} is not a positive head count")
+    if head_size is not None:
+        if head_size < 1 or hidden % head_size:
+            raise CheckpointError(path, f"hidden size {hidden} is not a multiple of --head-size {head_size}")
+        if stated is not None and stated[0] != hidden // head_size:
+            raise CheckpointError(
+                path, f"--head-size {head_size} means {hidden // head_size} heads but {stated[1]} = {stated[0]}; "
+                "drop --head-size to use the checkpoint's value",
+            )
+        return AttentionHeads(hidden // head_size, f"--head-size {head_size}")
+    if stated is not None:
+        return AttentionHeads(stated[0], stated[1])
+    if hidden % DEFAULT_HEAD_SIZE:
+        raise CheckpointError(
+            path, f"hidden size {hidden} is not a multiple of the default head size {DEFAULT_HEAD_SIZE} and the "
+            "checkpoint's cfg states no head count: give --head-size",
+        )
+    return AttentionHeads(hidden // DEFAULT_HEAD_SIZE, f"default head size {DEFAULT_HEAD_SIZE}")
+
+
 def infer_config(
-    state: dict[str, torch.Tensor], path: Path, head_size: int = 64, max_frames: int = 256
+    state: dict[str, torch.Tensor], path: Path, heads: AttentionHeads, max_frames: int = 256
 ) -> tuple[SignCLIPConfig, str]:
     """SignCLIPConfig (and keypoint layout name) of a fairseq state dict with the `mmmodel.` prefix removed."""
     linear1 = state.get("video_encoder.videomlp.linear1.weight")
@@ -151,8 +216,8 @@ def infer_config(
         raise CheckpointError(path, "only one of video_projection/text_projection is present; need both or neither")
     if projections[0] is not None and projections[0].shape[0] != projections[1].shape[0]:
         raise CheckpointError(path, f"projection sizes differ: {projections[0].shape[0]} vs {projections[1].shape[0]}")
-    pose_fields = _tower_fields(state, POSE_TOWER, path, head_size)
-    text_fields = _tower_fields(state, TEXT_TOWER, path, head_size)
+    pose_fields = _tower_fields(state, POSE_TOWER, path, heads)
+    text_fields = _tower_fields(state, TEXT_TOWER, path, heads)
     try:
         config = SignCLIPConfig(
             pose_config=dict(pose_fields, input_dim=input_dim, max_frames=max_frames),
@@ -189,14 +254,21 @@ def unused_reason(key: str) -> str | None:
 
 
 def convert_state_dict(
-    checkpoint: dict, path: str | Path, head_size: int = 64, max_frames: int = 256
+    checkpoint: dict, path: str | Path, head_size: int | None = None, max_frames: int = 256
 ) -> tuple[SignCLIPModel, ConversionReport]:
-    """Build a `SignCLIPModel` (float32) holding the checkpoint's weights; fail on any missing weight."""
+    """Build a `SignCLIPModel` (float32) holding the checkpoint's weights; fail on any missing weight.
+
+    `head_size` overrides the head count stated in the checkpoint's config (see `resolve_attention_heads`).
+    """
     path = Path(path)
     raw = checkpoint["model"]
     state = {key.removeprefix(PREFIX): value for key, value in raw.items() if isinstance(value, torch.Tensor)}
-    config, layout = infer_config(state, path, head_size, max_frames)
-    report = ConversionReport(config, layout, sorted({str(v.dtype) for v in state.values()}))
+    words = state.get(f"{POSE_TOWER}embeddings.word_embeddings.weight")
+    if words is None:
+        raise CheckpointError(path, f"missing tensor {POSE_TOWER}embeddings.word_embeddings.weight (SPEC §2 key layout)")
+    heads = resolve_attention_heads(checkpoint, words.shape[1], path, head_size)
+    config, layout = infer_config(state, path, heads, max_frames)
+    report = ConversionReport(config, layout, sorted({str(v.dtype) for v in state.values()}), heads)
     with no_init_weights():  # every weight is overwritten below (missing ones fail), so skip the random init
         model = SignCLIPModel(config)
     target = model.state_dict()
@@ -227,7 +299,7 @@ def convert_checkpoint(
     output_dir: str | Path,
     tokenizer_dir: str | Path,
     dtype: str = "float32",
-    head_size: int = 64,
+    head_size: int | None = None,
     max_frames: int = 256,
     verify: bool = True,
 ) -> ConversionReport:
@@ -235,7 +307,8 @@ def convert_checkpoint(
 
     `tokenizer_dir` is a local BERT tokenizer matching the text tower (bert-base-cased for the released
     model, bert-base-uncased for FingerCLIP). `dtype` is the dtype written (fp16 sources become float32
-    by default). With `verify`, the converted directory is reloaded and scored on the bundled house.pose.
+    by default). `head_size` overrides the checkpoint config's head count (default: that count, else 64 per
+    head). With `verify`, the converted directory is reloaded and scored on the bundled house.pose.
     """
     checkpoint_path, output_dir = Path(checkpoint_path), Path(output_dir)
     if dtype not in DTYPES:
@@ -281,6 +354,8 @@ def _print_report(report: ConversionReport, checkpoint_path: Path, output_dir: P
         f"{report.keypoint_layout} layout ({config.pose_config.input_dim} features)\n"
         f"  text tower: {config.text_config.num_hidden_layers} layers, hidden {config.text_config.hidden_size}, "
         f"vocab {config.text_config.vocab_size}; projection: {config.projection_dim or 'none'}\n"
+        f"  attention heads: {report.attention_heads.count} per layer in both towers "
+        f"(from {report.attention_heads.source})\n"
         f"  {len(report.mapped)} tensors mapped, {len(report.intentionally_unused)} intentionally unused"
     )
     reasons = defaultdict(list)
@@ -300,7 +375,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tokenizer", type=Path, required=True, help="local BERT tokenizer directory of the text tower"
     )
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="dtype of the saved weights")
-    parser.add_argument("--head-size", type=int, default=64, help="attention head size (BERT: 64)")
+    parser.add_argument(
+        "--head-size", type=int, default=None,
+        help=f"attention head size (default: the head count in the checkpoint's cfg, else {DEFAULT_HEAD_SIZE})",
+    )  # fmt: skip
     parser.add_argument("--max-frames", type=int, default=256, help="frames the pose tower was trained with")
     parser.add_argument("--no-verify", action="store_true", help="skip the house.pose self-check")
 

@@ -111,10 +111,27 @@ def run_demo(config: DemoConfig) -> dict:
     }
     if config.finetune_epochs:
         summary["results"]["fine-tuned"] = finetune_islr(config, final, dataset["train"], dataset["test"])
+    data_root = pretrain_config(config).data.resolved_pose_root()
+    summary["gifs"] = render_examples(results["zero-shot"], dataset["test"], data_root, output / "plots")
     summary["seconds"] = time.perf_counter() - started
     (output / "results.json").write_text(json.dumps(summary, indent=2))
     print(report(summary, format_table(results), output))
     return summary
+
+
+def render_examples(result, test, data_root: str, directory: Path) -> dict[str, str]:
+    """Skeleton GIFs of the first correctly and the first wrongly recognized test clip (zero-shot)."""
+    from .render import render_pose
+
+    predicted, names = result.predictions, result.class_names
+    gifs = {}
+    for kind, hit in (("correct", True), ("wrong", False)):
+        rows = [i for i in range(len(test)) if (predicted[i] == result.references[i]) == hit]
+        if rows:
+            i = rows[0]
+            stem = f"{kind}_{names[result.references[i]]}_as_{names[predicted[i]]}".replace(" ", "-")
+            gifs[kind] = str(render_pose(Path(data_root, test[i]["file"]), directory / f"{stem}.gif"))
+    return gifs
 
 
 def report(summary: dict, table: str, output: Path) -> str:
@@ -133,6 +150,7 @@ def report(summary: dict, table: str, output: Path) -> str:
         f"model (AutoModel.from_pretrained): {summary['model']}",
         f"results:                           {output / 'results.json'}",
         f"plots:                             {', '.join(str(p) for p in sorted((output / 'plots').glob('*.png')))}",
+        f"recognized / misrecognized clips:  {', '.join(summary.get('gifs', {}).values())}",
     ]
     return "\n".join(lines)
 

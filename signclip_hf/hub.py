@@ -28,6 +28,8 @@ REQUIRED_FILES = ("config.json", "processor_config.json")
 def stage_repository(model_dir: str | Path, staging_dir: str | Path, card: CardInfo, eval_json=None) -> Path:
     """Write everything the repository should contain into `staging_dir`."""
     model_dir, staging_dir = Path(model_dir), Path(staging_dir)
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"model directory not found: {model_dir}")
     missing = [name for name in REQUIRED_FILES if not (model_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{model_dir}: not a SignCLIP model directory with a processor (missing {missing})")
@@ -61,14 +63,15 @@ def push_model(
     """Push `model_dir` to `repo_id` (created if needed; `revision` is a branch, created from main if needed).
 
     Returns the commit; when nothing changed it is the existing head commit and no new commit is made.
+    The local folder is checked and staged first: a bad folder fails before anything is created on the Hub.
     """
     api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    if revision is not None:
-        api.create_branch(repo_id, branch=revision, exist_ok=True)
     card = card or CardInfo(model_name=repo_id.split("/")[-1], repo_id=repo_id)
     with tempfile.TemporaryDirectory(prefix="signclip-push-") as staging:
         stage_repository(model_dir, staging, card, eval_json)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision is not None:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
         return api.upload_folder(
             repo_id=repo_id, folder_path=staging, revision=revision, commit_message=commit_message
         )
@@ -88,6 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sign-language", action="append", help="ISO 639-3 sign language code (repeatable; default ase)"
     )
     parser.add_argument("--description", help="first paragraph of the card")
+    parser.add_argument(
+        "--space", metavar="SPACE_REPO", help="also push a Gradio Space (the `signclip-hf app`) for the model; needs [app]"
+    )
+    parser.add_argument("--space-gallery", metavar="DATASET", help="Hub dataset (build-dataset) the Space searches")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,7 +106,13 @@ def run(args: argparse.Namespace) -> int:
         datasets=args.dataset,
         sign_languages=args.sign_language or ["ase"],
         description=args.description,
+        space=args.space,
     )
     commit = push_model(args.model_dir, args.repo_id, args.private, args.revision, card, args.eval_results)
     print(f"Pushed {args.model_dir} to {args.repo_id} ({args.revision or 'main'}): {commit.commit_url}")
+    if args.space:
+        from .space.stage import push_space
+
+        space_commit = push_space(args.space, args.repo_id, args.space_gallery, args.private)
+        print(f"Pushed the app Space {args.space}: {space_commit.commit_url}")
     return 0

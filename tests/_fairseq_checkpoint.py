@@ -61,8 +61,12 @@ def make_fairseq_checkpoint(
     projection_dim: int | None = None,
     extra: dict | None = None,
     seed: int = 0,
+    cfg: dict | argparse.Namespace | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Write a random fp16 checkpoint shaped like the released one (SPEC §2); return its model tensors."""
+    """Write a random fp16 checkpoint shaped like the released one (SPEC §2); return its model tensors.
+
+    `cfg` replaces the stored training config (default: a Namespace stating no head count).
+    """
     gen = torch.Generator().manual_seed(seed)
     model = {
         f"{PREFIX}video_encoder.videomlp.linear1.weight": torch.randn(hidden, input_dim, generator=gen) * 0.1,
@@ -80,7 +84,9 @@ def make_fairseq_checkpoint(
     model.update(extra or {})
     model = {k: v.half() if v.is_floating_point() else v for k, v in model.items()}
     checkpoint = {
-        "cfg": argparse.Namespace(task="mmtask", arch="mmarch", lr=[5e-05], fp16=True, max_epoch=25),
+        "cfg": cfg if cfg is not None else argparse.Namespace(
+            task="mmtask", arch="mmarch", lr=[5e-05], fp16=True, max_epoch=25
+        ),
         "model": model,
         "optimizer_history": [{"criterion_name": "MMCriterion", "optimizer_name": "FairseqAdam", "num_updates": 7}],
         "last_optimizer_state": {"state": {0: {"step": 7, "exp_avg": torch.zeros(3)}}, "param_groups": [{"lr": 5e-5}]},
@@ -107,22 +113,24 @@ def _dense(x: torch.Tensor, sd: dict, name: str) -> torch.Tensor:
     return x @ sd[f"{name}.weight"].T + sd[f"{name}.bias"]
 
 
-def _bert_encoder(sd: dict, prefix: str, embeds: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+def _bert_encoder(
+    sd: dict, prefix: str, embeds: torch.Tensor, position_ids: torch.Tensor, head_size: int = HEAD_SIZE
+) -> torch.Tensor:
     """One unpadded sequence (L, H) of input embeddings -> last hidden states (L, H); BERT eps 1e-12."""
     eps = 1e-12
     x = embeds + sd[f"{prefix}embeddings.position_embeddings.weight"][position_ids]
     x = x + sd[f"{prefix}embeddings.token_type_embeddings.weight"][0]
     x = _layer_norm(x, sd[f"{prefix}embeddings.LayerNorm.weight"], sd[f"{prefix}embeddings.LayerNorm.bias"], eps)
     length, hidden = x.shape
-    heads = hidden // HEAD_SIZE
+    heads = hidden // head_size
     i = 0
     while f"{prefix}encoder.layer.{i}.attention.self.query.weight" in sd:
         layer = f"{prefix}encoder.layer.{i}."
         q, k, v = (
-            _dense(x, sd, f"{layer}attention.self.{n}").reshape(length, heads, HEAD_SIZE).transpose(0, 1)
+            _dense(x, sd, f"{layer}attention.self.{n}").reshape(length, heads, head_size).transpose(0, 1)
             for n in ("query", "key", "value")
         )
-        probs = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(HEAD_SIZE), dim=-1)
+        probs = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(head_size), dim=-1)
         context = (probs @ v).transpose(0, 1).reshape(length, hidden)
         attended = _layer_norm(
             _dense(context, sd, f"{layer}attention.output.dense") + x,
@@ -137,7 +145,9 @@ def _bert_encoder(sd: dict, prefix: str, embeds: torch.Tensor, position_ids: tor
     return x
 
 
-def reference_pose_embedding(sd: dict, features: torch.Tensor, max_frames: int = 256) -> torch.Tensor:
+def reference_pose_embedding(
+    sd: dict, features: torch.Tensor, max_frames: int = 256, head_size: int = HEAD_SIZE
+) -> torch.Tensor:
     """(T, input_dim) features -> embedding: MLP tokens in [CLS]/[SEP], SEP at max_frames+1, mean over frames+SEP."""
     m = "video_encoder.videomlp."
     activated = _gelu(_dense(features, sd, f"{m}linear1"))
@@ -147,15 +157,15 @@ def reference_pose_embedding(sd: dict, features: torch.Tensor, max_frames: int =
     embeds = torch.cat([words[101:102], tokens, words[102:103]])
     frames = features.shape[0]
     position_ids = torch.cat([torch.arange(frames + 1), torch.tensor([max_frames + 1])])
-    pooled = _bert_encoder(sd, "video_encoder.bert.", embeds, position_ids)[1:].mean(0)
+    pooled = _bert_encoder(sd, "video_encoder.bert.", embeds, position_ids, head_size)[1:].mean(0)
     projection = sd.get("video_projection.linear.weight")
     return pooled if projection is None else pooled @ projection.T
 
 
-def reference_text_embedding(sd: dict, input_ids: list[int]) -> torch.Tensor:
+def reference_text_embedding(sd: dict, input_ids: list[int], head_size: int = HEAD_SIZE) -> torch.Tensor:
     """[CLS] tokens [SEP] ids -> embedding: mean over tokens + SEP (CLS excluded)."""
     ids = torch.tensor(input_ids)
     embeds = sd["text_encoder.embeddings.word_embeddings.weight"][ids]
-    pooled = _bert_encoder(sd, "text_encoder.", embeds, torch.arange(len(ids)))[1:].mean(0)
+    pooled = _bert_encoder(sd, "text_encoder.", embeds, torch.arange(len(ids)), head_size)[1:].mean(0)
     projection = sd.get("text_projection.linear.weight")
     return pooled if projection is None else pooled @ projection.T

@@ -1,5 +1,7 @@
 """Shared fixtures. The loopback Hub logic lives in `signclip_hf.testing.hub_server`; this file only wires it."""
 
+from pathlib import Path
+
 import pytest
 
 from signclip_hf.testing import HubServer, hub_environment
@@ -30,3 +32,24 @@ def hub_env(loopback_hub, tmp_path):
         yield session
     assert not session.blocked_hosts, f"client tried to reach non-loopback hosts: {session.blocked_hosts}"
     assert loopback_hub.errors[n_errors:] == [], "\n".join(loopback_hub.errors[n_errors:])
+
+
+@pytest.fixture(scope="session")
+def gloss_model(tmp_path_factory):
+    """A tiny cosine-score SignCLIP briefly trained (seconds) on the bundled gesture clips numbered 000-014 of each signer and
+    gloss, saved with its processor. Yields (model directory, held-out rows: clips 015-019, as metadata dicts)."""
+    import csv
+
+    from signclip_hf.sample_data import GESTURES_DIR
+    from signclip_hf.testing.tiny import tiny_model, tiny_processor, train_on_glosses
+
+    rows = list(csv.DictReader((GESTURES_DIR / "metadata.csv").open()))
+    number = {row["file"]: int(Path(row["file"]).stem) for row in rows}
+    train = [row for row in rows if number[row["file"]] < 15]
+    held_out = [row for row in rows if 15 <= number[row["file"]] < 20]
+    model, processor = tiny_model(seed=0, score_type="cosine", projection_dim=32), tiny_processor()
+    train_on_glosses(model, processor, [str(GESTURES_DIR / row["file"]) for row in train], [row["label"] for row in train])
+    directory = tmp_path_factory.mktemp("gloss_model")
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory, held_out

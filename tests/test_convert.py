@@ -201,3 +201,56 @@ def test_unreadable_or_foreign_files_fail_clearly(tmp_path):
         convert_checkpoint(
             tmp_path / "odd.pt", tmp_path / "m", default_text_model(), head_size=HEAD_SIZE, max_frames=600
         )
+
+
+@pytest.mark.parametrize(
+    "cfg, source",
+    [
+        # fairseq >= 0.10 stores a plain dict whose `model` section is the training Namespace
+        ({"common": {"fp16": True}, "model": argparse.Namespace(arch="mmarch", num_attention_heads=4)},
+         "cfg.model.num_attention_heads"),
+        (argparse.Namespace(task="mmtask", encoder_attention_heads=4), "cfg.encoder_attention_heads"),
+    ],
+)  # fmt: skip
+def test_head_count_is_read_from_the_checkpoint_cfg(tmp_path, capsys, cfg, source):
+    """hidden 64 with 4 heads (head size 16): without the cfg's count the default head size 64 gives 1 head."""
+    tensors = make_fairseq_checkpoint(tmp_path / "c.pt", hidden=64, intermediate=128, pose_layers=1, seed=8, cfg=cfg)
+    assert cli_main(["convert", str(tmp_path / "c.pt"), str(tmp_path / "m"), "--tokenizer", default_text_model(),
+                     "--no-verify"]) == 0  # fmt: skip
+    assert f"attention heads: 4 per layer in both towers (from {source})" in capsys.readouterr().out
+    model = SignCLIPModel.from_pretrained(tmp_path / "m").eval()
+    processor = SignCLIPProcessor.from_pretrained(tmp_path / "m")
+    assert model.config.pose_config.num_attention_heads == model.config.text_config.num_attention_heads == 4
+    features = torch.from_numpy(processor.feature_extractor.extract(HOUSE_POSE))
+    ids = processor.tokenizer("<en> <ase> house")["input_ids"]
+    with torch.no_grad():
+        out = model(**processor(text=["<en> <ase> house"], poses=[HOUSE_POSE], return_tensors="pt"))
+    expected_pose = reference_pose_embedding(tensors, features, head_size=16)
+    expected_text = reference_text_embedding(tensors, ids, head_size=16)
+    torch.testing.assert_close(out.pose_embeds[0], expected_pose, atol=1e-4, rtol=0)
+    torch.testing.assert_close(out.text_embeds[0], expected_text, atol=1e-4, rtol=0)
+    one_head = reference_pose_embedding(tensors, features, head_size=64)  # what ignoring the cfg gave
+    assert (one_head - expected_pose).abs().max() > 1e-2
+
+
+def test_head_size_flag_default_and_conflict(tmp_path):
+    make_fairseq_checkpoint(tmp_path / "plain.pt", hidden=64, intermediate=128, pose_layers=1, seed=9)
+    report = convert_checkpoint(tmp_path / "plain.pt", tmp_path / "a", default_text_model(), verify=False)
+    assert (report.attention_heads.count, report.attention_heads.source) == (1, "default head size 64")
+    report = convert_checkpoint(tmp_path / "plain.pt", tmp_path / "b", default_text_model(), head_size=16, verify=False)
+    assert (report.attention_heads.count, report.attention_heads.source) == (4, "--head-size 16")
+
+    cfg = {"model": argparse.Namespace(num_attention_heads=4)}
+    make_fairseq_checkpoint(tmp_path / "stated.pt", hidden=64, intermediate=128, pose_layers=1, seed=9, cfg=cfg)
+    report = convert_checkpoint(tmp_path / "stated.pt", tmp_path / "c", default_text_model(), head_size=16,
+                                verify=False)  # fmt: skip
+    assert report.attention_heads.count == 4  # agreeing flag: accepted
+    with pytest.raises(CheckpointError, match=r"stated.pt: --head-size 32 means 2 heads but "
+                       r"cfg.model.num_attention_heads = 4"):  # fmt: skip
+        convert_checkpoint(tmp_path / "stated.pt", tmp_path / "d", default_text_model(), head_size=32, verify=False)
+    assert not (tmp_path / "d").exists()
+    make_fairseq_checkpoint(tmp_path / "odd.pt", hidden=64, intermediate=128, pose_layers=1, seed=9,
+                            cfg={"model": {"num_attention_heads": 5}})  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"odd.pt: video_encoder.bert. hidden size 64 is not divisible into 5 "
+                       r"attention heads \(cfg.model.num_attention_heads\)"):  # fmt: skip
+        convert_checkpoint(tmp_path / "odd.pt", tmp_path / "e", default_text_model(), verify=False)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -161,23 +167,147 @@ def test_output_folder_rules_and_signer_split(corpus, tmp_path):
     root, good = corpus
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "notes.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="holds no build_report.json"):
+    with pytest.raises(FileExistsError, match=r"foreign holds files build-dataset did not write \(notes\.txt\)"):
         build_dataset(root, output=tmp_path / "foreign")
     assert (tmp_path / "foreign" / "notes.txt").read_text() == "keep me"
     splits, report = build_dataset(root, output=tmp_path / "out", signer_split=0.5, seed=1)
     assert list(splits) == ["train", "test"] and sum(report.split_sizes.values()) == len(good)
+    assert is_complete_build(tmp_path / "out")
     whole, _ = build_dataset(root, output=tmp_path / "out", num_proc=2)  # a previous build is replaced
     assert len(whole) == len(good) and list(load_saved(tmp_path / "out")["file"]) == list(whole["file"])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        ["build_report.json", "dataset_info.json", "state.json", "data-00000-of-00002.arrow", "data-00001-of-00002.arrow"]
+    )  # the train/ and test/ folders of the split build went with it
     assert not set(splits["train"]["signer"]) & set(splits["test"]["signer"])  # decided from the CSV's signers
-    crashed = tmp_path / "crashed"  # an interrupted build: in-progress report and a partial shard
+    # files someone else put into a build folder (a finished one, or one with an unreadable report) survive
+    (tmp_path / "out" / "my_notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"did not write \(my_notes\.txt\)"):
+        build_dataset(root, output=tmp_path / "out")
+    assert (tmp_path / "out" / "my_notes.txt").read_text() == "mine" and is_complete_build(tmp_path / "out")
+    crashed = tmp_path / "crashed"
     crashed.mkdir()
-    (crashed / "build_report.json").write_text('{"status": "in progress"}')
-    (crashed / "data-00000-of-00003.arrow").write_bytes(b"partial")
-    assert not is_complete_build(crashed) and is_complete_build(tmp_path / "out")
-    assert len(build_dataset(root, output=crashed)[0]) == len(good)
-    assert is_complete_build(crashed)
-    assert not (crashed / "data-00000-of-00003.arrow").exists()
-    assert json.loads((crashed / "build_report.json").read_text())["status"] == "done"
+    (crashed / "build_report.json").write_text('{"status": "in progr')
+    (crashed / "data-00000-of-00003.arrow").write_bytes(b"not ours to delete")
+    assert not is_complete_build(crashed)
+    with pytest.raises(FileExistsError, match=r"build_report\.json, data-00000-of-00003\.arrow"):
+        build_dataset(root, output=crashed)
+    assert (crashed / "data-00000-of-00003.arrow").read_bytes() == b"not ours to delete"
+
+
+def test_paths_outside_root_are_refused_unless_allowed(tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "elsewhere"
+    rows = sample_rows(1)[:3]
+    for row in rows:
+        (root / row["file"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(GESTURES_DIR / row["file"], root / row["file"])
+    outside.mkdir()
+    shutil.copy(GESTURES_DIR / rows[0]["file"], outside / "secret.pose")
+    inside = dict(rows[1], file="signer07/../" + rows[1]["file"])  # climbs out and back in: fine
+    for i, escaping in enumerate(["../elsewhere/secret.pose", str(outside / "secret.pose")]):
+        write_metadata(root / "metadata.csv", [rows[0], inside, dict(rows[2], file=escaping)])
+        with pytest.raises(ValueError, match=rf"metadata\.csv: line 4: {re.escape(repr(escaping))} is outside ROOT"):
+            build_dataset(root, output=tmp_path / f"out{i}")
+        assert not (tmp_path / f"out{i}").exists()  # refused before anything is written
+        dataset, report = build_dataset(root, output=tmp_path / f"out{i}", allow_outside_root=True)
+        assert report.stored == 3 and dataset["file"][2] == escaping
+
+
+def test_duplicate_rows_and_empty_labels_are_reported(tmp_path):
+    rows = sample_rows(1)[:3]
+    for row in rows:
+        (tmp_path / row["file"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(GESTURES_DIR / row["file"], tmp_path / row["file"])
+    header = ",".join(rows[0])
+    lines = [header] + [",".join(r.values()) for r in rows]
+    lines.append(",".join(dict(rows[0], label="goodbye").values()))  # line 5: the file of line 2 again
+    lines.append(",".join(dict(rows[1], label=" ").values()))  # line 6: blank label
+    lines.append(rows[2]["file"])  # line 7: no label at all (a short row)
+    (tmp_path / "metadata.csv").write_text("\n".join(lines) + "\n")
+
+    with pytest.warns(UserWarning) as caught:
+        dataset, report = build_dataset(tmp_path, output=tmp_path / "out")
+    messages = [str(w.message) for w in caught]
+    assert "line 5: signer07/hello/000.pose is listed again (first on line 2)" in messages[0]
+    assert "2 row(s) without a label left out: line 6: empty label and text; line 7" in messages[1]
+    assert dataset["label"] == ["hello", rows[1]["label"], rows[2]["label"], "goodbye"]  # default: stored, reported
+    assert report.warnings == [f"{tmp_path / 'metadata.csv'}: line 5: {rows[0]['file']} is listed again (first on line 2); stored again"]
+    assert {(s.reason, s.problem.split(": ", 1)[1]) for s in report.skipped} == {
+        ("no label", "line 6: empty label and text"), ("no label", "line 7: empty label and text")
+    }
+    assert "line 5" in json.loads((tmp_path / "out" / "build_report.json").read_text())["warnings"][0]
+
+    with pytest.warns(UserWarning, match="only the first row kept"), pytest.warns(UserWarning, match="left out"):
+        dataset, report = build_dataset(tmp_path, output=tmp_path / "out", on_duplicate="skip")
+    assert len(dataset) == 3 and [s.reason for s in report.skipped].count("duplicate") == 1
+    with pytest.raises(ValueError, match=r"metadata\.csv: line 5: .* listed again \(first on line 2\)"):
+        build_dataset(tmp_path, output=tmp_path / "out", on_duplicate="error")
+    with pytest.raises(ValueError, match=r"metadata\.csv: line 6: empty label and text; line 7: empty label and text"):
+        build_dataset(tmp_path, output=tmp_path / "out", on_empty_label="error")
+
+
+def test_csv_with_bom_is_read_and_a_latin1_csv_names_file_and_line(corpus, tmp_path):
+    root, good = corpus
+    text = (root / "metadata.csv").read_text()
+    (root / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    dataset, _ = build_dataset(root, metadata="bom.csv", output=tmp_path / "bom")
+    assert dataset["file"] == [row["file"] for row in good]
+    lines = text.splitlines()
+    lines[3] = lines[3].replace(good[2]["label"], "caf\xe9", 1)
+    (root / "latin1.csv").write_bytes("\n".join(lines).encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1\.csv: line 4: not UTF-8 text \(byte 0xe9\)"):
+        build_dataset(root, metadata="latin1.csv", output=tmp_path / "latin1")
+
+
+@pytest.fixture(scope="module")
+def many_clips(tmp_path_factory):
+    """240 rows (the bundled sample twice, through symlinks) and their uninterrupted build in 40 shards."""
+    root = tmp_path_factory.mktemp("many")
+    with open(GESTURES_DIR / "metadata.csv", newline="") as handle:
+        sample = list(csv.DictReader(handle))
+    rows = []
+    for copy in range(2):
+        for row in sample:
+            link = root / f"copy{copy}" / row["file"]
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(GESTURES_DIR / row["file"])
+            rows.append(dict(row, file=f"copy{copy}/{row['file']}"))
+    write_metadata(root / "metadata.csv", rows)
+    reference = tmp_path_factory.mktemp("reference") / "dataset"
+    build_dataset(root, output=reference, shard_rows=6)
+    return root, reference
+
+
+@pytest.mark.parametrize("num_proc", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_killed_build_resumes_to_the_uninterrupted_result(many_clips, tmp_path, num_proc):
+    """`kill -9` of a build (and its worker processes) after a few shards; the same command again keeps
+    those shards untouched and ends with the files of an uninterrupted build, byte for byte."""
+    root, reference = many_clips
+    output = tmp_path / "out"
+    command = [sys.executable, "-m", "signclip_hf.cli", "build-dataset", str(root), "--output", str(output)]
+    command += ["--num-proc", str(num_proc), "--shard-rows", "6"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    report_path, report, deadline = output / "build_report.json", {}, time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline and len(report.get("shards", ())) < 3:
+        time.sleep(0.005)
+        report = json.loads(report_path.read_text()) if report_path.is_file() else {}  # replaced atomically
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    report = json.loads(report_path.read_text())
+    assert process.returncode == -signal.SIGKILL and report["status"] == "in progress"
+    kept = {name: (output / name).stat() for name in report["shards"]}
+    assert 3 <= len(kept) < 40
+
+    dataset, resumed = build_dataset(root, output=output, num_proc=num_proc, shard_rows=6)
+    assert resumed.resumed_shards >= len(kept) and is_complete_build(output)
+    for name, before in kept.items():  # finished shards were not written again
+        after = (output / name).stat()
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    expected = sorted(p.name for p in reference.iterdir())
+    assert sorted(p.name for p in output.iterdir()) == expected and len(expected) == 40 + 3
+    for name in expected:
+        if name.endswith(".arrow") or name == "dataset_info.json":
+            assert (output / name).read_bytes() == (reference / name).read_bytes(), name
+    assert dataset["file"] == load_saved(reference)["file"] and resumed.stored == 240
 
 
 def test_unknown_language_code_fails_before_building(tmp_path):

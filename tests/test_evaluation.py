@@ -93,7 +93,7 @@ def test_search_matches_brute_force_for_any_chunk_size():
 def test_zero_shot_is_argmax_over_gloss_prompts(model, processor, embedded):
     result = zero_shot(model, processor, embedded)
     names, prompts = class_prompts(embedded)
-    assert names == ["hello", "i love you", "seeyoulater", "thank you"]
+    assert names == ["hello", "i love you", "see you later", "thank you"]
     assert prompts[1] == "<en> <ase> i love you"
     files = [str(GESTURES_DIR / f) for f in embedded["file"][:5]]
     with torch.no_grad():
@@ -113,7 +113,7 @@ def test_few_shot_prototypes(embedded):
     # k = every support clip: class score = dot with the class mean, identical for all seeds
     assert result.metrics["20-shot"]["top1_accuracy_std"] == 0.0
     support_embeds, labels = embeddings_of(support), np.array(support["label"])
-    means = np.stack([support_embeds[labels == c].mean(0) for c in ["hello", "seeyoulater", "thank you"]])
+    means = np.stack([support_embeds[labels == c].mean(0) for c in ["hello", "see you later", "thank you"]])
     np.testing.assert_allclose(result.runs["20-shot"][0].scores, embeddings_of(result_query(query)) @ means.T,
                                rtol=1e-4, atol=1e-4)
     # k = 1: the prototype is one support clip drawn by the seed
@@ -135,13 +135,13 @@ def test_linear_probe_fits_frozen_embeddings(embedded):
     result = linear_probe(None, None, signer07, signer07)
     assert result.metrics["top1_accuracy"] >= 0.9  # separable on its own training clips
     cross = linear_probe(None, None, signer07, by_signer(embedded, "signer12"))
-    assert cross.class_names == ["hello", "seeyoulater", "thank you"] and cross.metrics["num_examples"] == 40
+    assert cross.class_names == ["hello", "see you later", "thank you"] and cross.metrics["num_examples"] == 40
     assert cross.scores.shape == (40, 3)
 
 
 def test_retrieval_protocol_uses_deduplicated_prompts(model, processor, embedded):
     result = retrieval(model, processor, embedded)
-    assert result.prompts == ["<en> <ase> hello", "<en> <ase> seeyoulater", "<en> <ase> thank you",
+    assert result.prompts == ["<en> <ase> hello", "<en> <ase> see you later", "<en> <ase> thank you",
                               "<en> <ase> i love you"]
     text_embeds = embed_texts(model, processor, result.prompts)
     references = [result.prompts.index(f"<en> <ase> {label}") for label in embedded["label"]]

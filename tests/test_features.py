@@ -34,7 +34,7 @@ def spec_features(pose: Pose) -> np.ndarray:
     right, left = body.index("RIGHT_SHOULDER"), body.index("LEFT_SHOULDER")
     both = seen[:, right] & seen[:, left]
     center = ((data[both, right] + data[both, left]) / 2).mean(axis=0)
-    distance = np.where(both, np.sqrt(((data[:, right] - data[:, left]) ** 2).sum(-1)), 0).mean()
+    distance = np.sqrt(((data[both, right] - data[both, left]) ** 2).sum(-1)).mean()  # frames with both only
     data = (data - center) / distance
     data[~seen] = 0
     data[:, 25:33] = 0
@@ -74,7 +74,7 @@ def test_house_pose_known_shape_and_frames(extractor):
     assert np.linalg.norm(points[:, 11] - points[:, 12], axis=-1).mean() == pytest.approx(1.0, abs=1e-5)
 
 
-def test_missing_shoulder_frames_count_as_zero_distance(extractor):
+def test_missing_shoulder_frames_are_skipped(extractor):
     pose = load(HOUSE_POSE)
     right = pose.header.components[0].points.index("RIGHT_SHOULDER")
     pose.body.confidence[5:15, 0, right] = 0

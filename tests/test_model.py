@@ -204,3 +204,28 @@ def test_build_model_starts_both_towers_from_the_text_checkpoint():
     torch.testing.assert_close(pose.encoder.layer[1].output.dense.weight, text.encoder.layer[1].output.dense.weight)
     torch.testing.assert_close(pose.embeddings.word_embeddings.weight, text.embeddings.word_embeddings.weight[:103])
     assert len(pose.encoder.layer) == 2 and len(text.encoder.layer) == 6
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(inputs):
+    """`gradient_checkpointing: true` (pretraining config) recomputes activations: same loss and gradients."""
+    results = []
+    for checkpointing in (False, True):
+        model = tiny_model(layers=2).train()
+        model.config.pose_config.hidden_dropout_prob = model.config.pose_config.attention_probs_dropout_prob = 0.0
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        if checkpointing:
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        recomputed = []
+        hook = model.pose_model.bert.encoder.layer[0].attention.register_forward_hook(lambda *_: recomputed.append(1))
+        loss = signclip_loss(model(**inputs).logits_per_pose)
+        loss.backward()
+        hook.remove()
+        assert len(recomputed) == (2 if checkpointing else 1)  # the layer ran again in the backward pass
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    torch.testing.assert_close(loss_a, loss_b)
+    assert grads_a.keys() == grads_b.keys()
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], atol=1e-6, rtol=1e-5, msg=name)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,18 +13,27 @@ import torch
 from pose_format import Pose
 from transformers import pipeline
 
-from signclip_hf.endpoint.handler import EndpointHandler
+from signclip_hf.endpoint.handler import MAX_LABEL_CHARS, MAX_LABELS, EndpointHandler, check_finite_scores
 from signclip_hf.modeling import (
     SignCLIPForVideoClassification,
+    SignCLIPModel,
     UnknownLanguageError,
     format_prompt,
     read_keypoints,
 )
 from signclip_hf.pipeline import save_for_pipeline
-from signclip_hf.sample_data import HOUSE_POSE
+from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE
+from signclip_hf.testing.isolation import run_without_signclip_hf
 from signclip_hf.testing.tiny import save_tiny, tiny_config, tiny_model, tiny_processor
 
 LABELS = ["house", "sun", "police", "hello"]
+GESTURE = GESTURES_DIR / "signer12" / "thank_you" / "004.pose"
+
+
+def mixed_clips() -> list:
+    """Three clips of different lengths (73, 30 and 41 frames), as a path, `.pose` bytes and an array."""
+    points, confidence, _ = read_keypoints(HOUSE_POSE)
+    return [str(HOUSE_POSE), GESTURE.read_bytes(), np.where(confidence[..., None] > 0, points, np.nan)[:41]]
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +102,13 @@ def test_zero_shot_errors(zero_shot_dir):
     local = pipeline("zero-shot-sign-classification", model=tiny_model(), processor=tiny_processor())
     with pytest.raises(UnknownLanguageError):
         local(str(HOUSE_POSE), candidate_labels=LABELS, spoken_language="english")
+    with pytest.raises(ValueError, match="spoken_language must be a language code string .* got \\['en'\\]"):
+        pipe(str(HOUSE_POSE), candidate_labels=LABELS, spoken_language=["en"])
+    with pytest.raises(ValueError, match="sign_language must be a language code string .* got 3"):
+        pipe(str(HOUSE_POSE), candidate_labels=LABELS, sign_language=3)
+    for top_k in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="top_k must be a positive integer"):
+            pipe(str(HOUSE_POSE), candidate_labels=LABELS, top_k=top_k)
 
 
 def test_save_pretrained_keeps_processor_and_pipeline_code(zero_shot_dir, tmp_path):
@@ -161,6 +179,17 @@ def test_endpoint_handler_rejects_bad_payloads(zero_shot_dir, classifier_dir):
         ({"inputs": good, "parameters": {**labels, "top_k": 0}}, '"parameters.top_k" must be a positive integer'),
         ({"inputs": base64.b64encode(b"corrupt pose").decode(), "parameters": labels}, "not a readable .pose file"),
         ({"inputs": good, "parameters": {**labels, "sign_language": "xyz"}}, "unknown sign language tag <xyz>"),
+        ({"inputs": [good, good], "parameters": labels}, "send one request per clip"),
+        ({"inputs": good, "parameters": {**labels, "spoken_language": 5}}, "spoken_language\" must be a .* got int"),
+        ({"inputs": good, "parameters": {**labels, "sign_language": ["ase"]}}, "sign_language\" must be .* got list"),
+        ({"inputs": good, "parameters": {**labels, "sign_language": None}}, "sign_language\" must be .* NoneType"),
+        ({"inputs": good, "parameters": {"candidate_labels": {"house": 1}}}, "candidate_labels\" is required"),
+        ({"inputs": good, "parameters": {"candidate_labels": ["house", 3]}}, "candidate_labels\\[1\\] must be a non-e"),
+        ({"inputs": good, "parameters": {"candidate_labels": [None]}}, "candidate_labels\\[0\\] must be a non-e"),
+        ({"inputs": good, "parameters": {"candidate_labels": [" "]}}, "candidate_labels\\[0\\] must be a non-e"),
+        ({"inputs": good, "parameters": {"candidate_labels": ["house", "x" * 10_000]}}, "\\[1\\] is 10000 char"),
+        ({"inputs": good, "parameters": {"candidate_labels": ["x" * MAX_LABEL_CHARS] * 300}}, "characters in all"),
+        ({"inputs": good, "parameters": {"candidate_labels": ["house"] * (MAX_LABELS + 1)}}, "too many candidate"),
     ]
     for payload, message in cases:
         with pytest.raises(ValueError, match=message):
@@ -178,3 +207,137 @@ def test_registered_task_loads_a_directory_saved_without_pipeline_code(tmp_path)
     result = pipe(str(HOUSE_POSE), candidate_labels=LABELS)
     expected = dict(zip(LABELS, expected_logits().tolist()))
     assert {r["label"]: r["logit"] for r in result} == pytest.approx(expected, abs=1e-5)
+
+
+def assert_same_results(batched: list, one_at_a_time: list) -> None:
+    """Same count, same labels in the same order, scores/logits/embeddings within 1e-5."""
+    assert len(batched) == len(one_at_a_time)
+    for got, want in zip(batched, one_at_a_time):
+        assert len(got) == len(want)
+        if isinstance(want[0], dict):
+            assert [r["label"] for r in got] == [r["label"] for r in want]
+            for key in set(want[0]) - {"label"}:
+                assert [r[key] for r in got] == pytest.approx([r[key] for r in want], abs=1e-5)
+        else:  # an embedding
+            assert got == pytest.approx(want, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kind, kwargs",
+    [
+        ("zero-shot", {"candidate_labels": LABELS}),
+        ("zero-shot", {"candidate_labels": LABELS, "top_k": 2, "sign_language": "gsg"}),
+        ("classifier", {}),
+        ("classifier", {"top_k": 2}),
+        ("features", {}),
+    ],
+)
+def test_batched_equals_one_at_a_time(kind, kwargs, zero_shot_dir, classifier_dir):
+    """Lists of clips of different lengths (padded together) with batch sizes 1, 2, 3 = one call per clip."""
+    model_dir = classifier_dir if kind == "classifier" else zero_shot_dir
+    task = "pose-feature-extraction" if kind == "features" else None
+    pipe = pipeline(task, model=str(model_dir), trust_remote_code=True)
+    clips = mixed_clips()
+    one_at_a_time = [pipe(clip, **kwargs) for clip in clips]
+    expected_length = {"zero-shot": kwargs.get("top_k", len(LABELS)), "classifier": kwargs.get("top_k", 3)}
+    assert [len(r) for r in one_at_a_time] == [expected_length.get(kind, 32)] * 3  # 32: the embedding size
+    assert len({str(r) for r in one_at_a_time}) == 3  # three different clips, three different answers
+    for batch_size in (1, 2, 3):
+        assert_same_results(pipe(clips, batch_size=batch_size, **kwargs), one_at_a_time)
+    assert_same_results(pipe(clips[1:2], batch_size=2, **kwargs), one_at_a_time[1:2])  # a list of one
+    assert pipe([], batch_size=2, **kwargs) == []
+    batched_at_construction = pipeline(task, model=str(model_dir), trust_remote_code=True, batch_size=2)
+    assert_same_results(batched_at_construction(clips, **kwargs), one_at_a_time)
+
+
+def test_batched_feature_tensors_keep_their_shape(zero_shot_dir):
+    pipe = pipeline("pose-feature-extraction", model=str(zero_shot_dir), trust_remote_code=True)
+    clips = mixed_clips()
+    single = [pipe(clip, return_tensors=True) for clip in clips]
+    batched = pipe(clips, batch_size=2, return_tensors=True)
+    assert [tuple(t.shape) for t in batched] == [tuple(t.shape) for t in single] == [(32,)] * 3
+    for got, want in zip(batched, single):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+def test_non_finite_outputs_are_refused(tmp_path):
+    """A damaged model that computes NaN/inf raises a clear ValueError: NaN is never an answer (nor invalid JSON)."""
+    model = tiny_model(seed=3)
+    with torch.no_grad():
+        model.pose_model.frame_tokenizer.linear2.bias.fill_(float("inf"))
+    model_dir = save_for_pipeline(model, tiny_processor(), tmp_path / "damaged")
+    zero_shot = pipeline(model=str(model_dir), trust_remote_code=True)
+    with pytest.raises(ValueError, match="non-finite logits"):
+        zero_shot(str(HOUSE_POSE), candidate_labels=LABELS)
+    features = pipeline("pose-feature-extraction", model=model, processor=tiny_processor())
+    with pytest.raises(ValueError, match="non-finite pose embedding"):
+        features(mixed_clips(), batch_size=2)
+    classifier = SignCLIPForVideoClassification(tiny_config(id2label={0: "a", 1: "b"})).eval()
+    classifier.pose_model.load_state_dict(model.pose_model.state_dict())
+    with pytest.raises(ValueError, match="non-finite logits"):
+        pipeline("sign-classification", model=classifier, processor=tiny_processor())(str(HOUSE_POSE))
+    handler = EndpointHandler(str(model_dir))
+    with pytest.raises(ValueError, match="non-finite logits"):
+        handler({"inputs": HOUSE_POSE.read_bytes(), "parameters": {"candidate_labels": LABELS}})
+    # the handler's own last check also covers repositories whose pipeline code predates the check above
+    with pytest.raises(ValueError, match="non-finite score \\(nan\\) for label 'house'"):
+        check_finite_scores([{"label": "house", "score": float("nan"), "logit": 1.0}])
+    assert check_finite_scores([{"label": "house", "score": 1.0, "logit": 2.0}]) == [
+        {"label": "house", "score": 1.0, "logit": 2.0}
+    ]
+
+
+def test_endpoint_reports_a_pose_without_people_as_a_bad_request(zero_shot_dir):
+    """A `.pose` file with people = 0: the pose error (a ValueError, HTTP 400) with its message, not a 500."""
+    from pose_format import Pose
+    from pose_format.numpy import NumPyPoseBody
+
+    pose = Pose.read(HOUSE_POSE.read_bytes())
+    points = pose.body.data.shape[2]
+    empty = NumPyPoseBody(fps=pose.body.fps, data=np.zeros((5, 0, points, 3)), confidence=np.zeros((5, 0, points)))
+    buffer = io.BytesIO()
+    Pose(pose.header, empty).write(buffer)
+    handler = EndpointHandler(str(zero_shot_dir))
+    request = {"inputs": base64.b64encode(buffer.getvalue()).decode(), "parameters": {"candidate_labels": LABELS}}
+    with pytest.raises(ValueError, match="people = 0") as error:
+        handler(request)
+    assert "InvalidPoseError" in [cls.__name__ for cls in type(error.value).__mro__]
+
+
+@pytest.mark.slow
+def test_pretrained_model_directory_is_self_contained(tmp_path):
+    """`pretrain`'s final model loads as a pipeline where signclip_hf cannot be imported (as `demo` uses it too)."""
+    from signclip_hf.data import build_dataset
+    from signclip_hf.training import PretrainConfig, pretrain
+
+    rows = (GESTURES_DIR / "metadata.csv").read_text().splitlines()
+    (tmp_path / "metadata.csv").write_text("\n".join(rows[:9]) + "\n")  # 8 clips: one batch, one step
+    build_dataset(GESTURES_DIR, metadata=tmp_path / "metadata.csv", output=tmp_path / "dataset")
+    config = PretrainConfig.from_yaml(
+        Path(__file__).resolve().parents[1] / "examples" / "configs" / "pretrain_tiny.yaml",
+        [
+            f"model.from_checkpoint={save_tiny(tmp_path / 'tiny', seed=5)}", f"data.paths=[{tmp_path / 'dataset'}]",
+            f"output_dir={tmp_path / 'run'}", "max_steps=1", "checkpoint_every=null", "eval_every=null",
+            "data.augmentation=null", "data.validation_split=null",
+        ],
+    )  # fmt: skip
+    final = pretrain(config)
+    assert json.loads((final / "config.json").read_text())["custom_pipelines"]["zero-shot-sign-classification"]
+    model, processor = SignCLIPModel.from_pretrained(final).eval(), tiny_processor()
+    prompts = [format_prompt(label) for label in LABELS]
+    with torch.no_grad():
+        expected = model(**processor(text=prompts, poses=[HOUSE_POSE], return_tensors="pt")).logits_per_pose[0]
+    result = run_without_signclip_hf(
+        f"""
+        import json
+        from transformers import pipeline
+        pipe = pipeline(model={str(final)!r}, trust_remote_code=True)
+        ranking = pipe({str(HOUSE_POSE)!r}, candidate_labels={LABELS!r})
+        print(json.dumps({{"task": pipe.task, "module": type(pipe).__module__, "ranking": ranking}}))
+        """,
+        tmp_path,
+        HF_HUB_OFFLINE="1",
+    )
+    assert result["task"] == "zero-shot-sign-classification" and not result["module"].startswith("signclip_hf")
+    logits = {r["label"]: r["logit"] for r in result["ranking"]}
+    assert logits == pytest.approx(dict(zip(LABELS, expected.tolist())), abs=1e-5)

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -140,7 +141,7 @@ def test_two_process_cli_run_writes_loadable_model(workspace, tmp_path):
     # 60 train clips, 2 processes × 8 per batch: 3 full global batches -> 3 optimizer steps in one epoch
     assert [r["step"] for r in records] == [1, 2, 3]
     assert all(r["clips_per_s"] > 0 and r["loss"] > 0 for r in records)
-    assert (output / "checkpoints" / "step_3" / "checkpoint_complete").is_file()
+    assert (output / "checkpoints" / "step_3" / "manifest.json").is_file()
     summary = re.search(r"validation after 3 steps: loss ([\d.]+), pose->text R@1 ([\d.]+), text->pose P@1 ([\d.]+)", result.stdout)
     assert summary and float(summary[1]) > 0 and all(0 <= float(summary[i]) <= 1 for i in (2, 3))
     model = AutoModel.from_pretrained(output / "final")
@@ -166,7 +167,7 @@ def test_killed_and_resumed_run_matches_uninterrupted(workspace, tmp_path):
     quiet = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     uninterrupted = subprocess.Popen(cli + _config_args(workspace, reference, *overrides), **quiet)  # runs alongside
     process = subprocess.Popen(cli + _config_args(workspace, resumed, *overrides), **quiet)
-    marker = resumed / "checkpoints" / "step_6" / "checkpoint_complete"
+    marker = resumed / "checkpoints" / "step_6" / "manifest.json"
     deadline = time.monotonic() + 240
     while not marker.is_file() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -226,8 +227,153 @@ def test_streaming_dataset_trains_and_validates(workspace, tmp_path):
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3, 4]
     assert 0 <= records[1]["validation_v2t_R@1"] <= 1 and records[1]["validation_loss"] > 0
-    assert (tmp_path / "run" / "checkpoints" / "step_4" / "checkpoint_complete").is_file()
+    assert (tmp_path / "run" / "checkpoints" / "step_4" / "manifest.json").is_file()
     assert (final / "model.safetensors").is_file()
+
+
+class _WritesMarker:
+    """Unpickling this runs code: it writes `path` (what a crafted checkpoint file would do)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.write_text, (self.path, "code ran"))
+
+
+def _tiny_run(workspace, output: Path, resume: str | None = None) -> dict[str, torch.Tensor]:
+    """A one-process 4-step run (dropout and augmentation on) checkpointing every 2 steps: its final weights."""
+    from signclip_hf.training import PretrainConfig, pretrain
+
+    overrides = [
+        f"model.from_checkpoint={workspace['dot']}", f"data.paths=[{workspace['dataset']}]", f"output_dir={output}",
+        "max_steps=4", "checkpoint_every=2", "eval_every=null", "data.validation_split=null",
+    ]  # fmt: skip
+    return load_file(pretrain(PretrainConfig.from_yaml(TINY_CONFIG, overrides), resume) / "model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def checkpointed(workspace, tmp_path_factory):
+    """A finished 4-step run (checkpoints step_2 and step_4) and its final weights, copied fresh per test."""
+    output = tmp_path_factory.mktemp("checkpointed") / "run"
+    final = _tiny_run(workspace, output)
+    return output, final
+
+
+@pytest.fixture
+def run_copy(checkpointed, tmp_path):
+    source, final = checkpointed
+    shutil.copytree(source, tmp_path / "run")
+    return tmp_path / "run", final
+
+
+def test_checkpoint_holds_only_safe_formats_and_a_manifest(run_copy):
+    from signclip_hf.training.checkpoint import checkpoint_dirs, verify_checkpoint
+
+    output, _ = run_copy
+    assert [p.name for p in checkpoint_dirs(output)] == ["step_2", "step_4"]
+    step = output / "checkpoints" / "step_2"
+    names = sorted(p.name for p in step.iterdir())
+    assert names == ["manifest.json", "model.safetensors", "optimizer.bin", "rng_state_0.json", "training_state.json"]
+    manifest = json.loads((step / "manifest.json").read_text())["files"]
+    assert sorted(manifest) == [n for n in names if n != "manifest.json"]
+    assert all(manifest[n]["size"] == (step / n).stat().st_size for n in manifest)
+    state = json.loads((step / "training_state.json").read_text())
+    assert state["progress"] == {"step": 2, "epoch": 0, "batches_in_epoch": 2}
+    assert state["scheduler"]["last_epoch"] == 2 and state["accelerator_step"] == 2
+    verify_checkpoint(step)
+
+
+def test_rng_state_round_trips_through_json():
+    import random
+
+    import numpy as np
+
+    from signclip_hf.training.checkpoint import rng_state, set_rng_state
+
+    random.gauss(0, 1), np.random.standard_normal()  # cached gaussians are part of the state
+    saved = json.loads(json.dumps(rng_state()))
+    expected = (random.random(), random.gauss(0, 1), np.random.standard_normal(3).tolist(), torch.rand(3))
+    set_rng_state(saved)
+    got = (random.random(), random.gauss(0, 1), np.random.standard_normal(3).tolist(), torch.rand(3))
+    assert got[:3] == expected[:3] and torch.equal(got[3], expected[3])
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _scramble(path: Path) -> None:  # same size, random bytes
+    path.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, path.stat().st_size, dtype=np.uint8)))
+
+
+DAMAGE = {  # how the newest checkpoint is damaged -> what the warning names
+    "truncated model": (lambda step: _truncate(step / "model.safetensors"), r"model\.safetensors has \d+ bytes"),
+    "truncated optimizer": (lambda step: _truncate(step / "optimizer.bin"), r"optimizer\.bin has \d+ bytes"),
+    "scrambled rng state": (lambda step: _scramble(step / "rng_state_0.json"), r"rng_state_0\.json does not match"),
+    "interrupted save": (lambda step: (step / "manifest.json").unlink(), r"incomplete checkpoint \(no manifest\.json"),
+    "planted pickle": (
+        lambda step: torch.save({"step": _WritesMarker(step.parent / "marker")}, step / "custom_checkpoint_0.pkl"),
+        r"does not list, not loaded: custom_checkpoint_0\.pkl",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_latest_checkpoint_falls_back_with_a_warning(run_copy, damage):
+    from signclip_hf.training.checkpoint import CheckpointError, CheckpointWarning, resolve_resume
+
+    output, _ = run_copy
+    newest = output / "checkpoints" / "step_4"
+    apply, problem = DAMAGE[damage]
+    apply(newest)
+    with pytest.warns(CheckpointWarning, match=f"step_4.*{problem}.*resuming from step_2"):
+        assert resolve_resume("latest", output) == output / "checkpoints" / "step_2"
+    with pytest.raises(CheckpointError, match=f"--resume {re.escape(str(newest))}: .*{problem}"):  # by path: refused
+        resolve_resume(str(newest), output)
+    apply(output / "checkpoints" / "step_2")
+    if damage == "interrupted save":  # no save ever finished: a fresh start, said out loud
+        with pytest.warns(CheckpointWarning, match="starting from scratch"):
+            assert resolve_resume("latest", output) is None
+    else:  # finished saves, all damaged: refuse rather than silently start over
+        with pytest.raises(CheckpointError, match=r"no usable checkpoint .*step_4.*step_2"):
+            resolve_resume("latest", output)
+    assert not (output / "checkpoints" / "marker").exists()
+
+
+def test_resume_past_a_damaged_checkpoint_matches_the_uninterrupted_run(run_copy, workspace):
+    """A truncated step_4: `--resume latest` restarts from step_2 (step, epoch, batch position, RNG, Adam,
+    scheduler) and ends with the uninterrupted run's weights."""
+    from signclip_hf.training.checkpoint import CheckpointWarning
+
+    output, expected = run_copy
+    _truncate(output / "checkpoints" / "step_4" / "optimizer.bin")
+    with pytest.warns(CheckpointWarning, match="optimizer.bin"):
+        got = _tiny_run(workspace, output, resume="latest")
+    assert got.keys() == expected.keys()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], atol=1e-6, rtol=0, msg=key)
+    assert sum(1 for _ in open(output / "log.jsonl")) == 4 + 2  # the first run's 4 steps, then steps 3 and 4
+
+
+@pytest.mark.parametrize("planted", ["custom_checkpoint_0.pkl", "optimizer.bin", "random_states_0.pkl"])
+def test_crafted_pickle_never_runs_even_with_a_forged_manifest(run_copy, workspace, planted):
+    """An attacker who can write the checkpoint can also rewrite its manifest: the planted pickle still
+    never runs (nothing is unpickled with `weights_only=False`); resume refuses it or ignores it."""
+    from signclip_hf.training.checkpoint import CheckpointError, write_manifest
+
+    output, expected = run_copy
+    marker = output / "marker"
+    step = output / "checkpoints" / "step_4"
+    torch.save({"state": _WritesMarker(marker), "param_groups": []}, step / planted)
+    write_manifest(step, 4)
+    if planted == "random_states_0.pkl":  # Accelerate's RNG pickle: read weights-only (refused), ours is JSON
+        got = _tiny_run(workspace, output, resume=str(step))
+        assert all(torch.equal(got[k], expected[k]) for k in expected)
+    else:
+        with pytest.raises(CheckpointError, match=re.escape(str(step))):
+            _tiny_run(workspace, output, resume=str(step))
+    assert not marker.exists()
 
 
 def test_config_errors_name_the_file_and_key(tmp_path):

@@ -92,6 +92,9 @@ def test_built_wheel_installs_and_imports(tmp_path):
         "signclip_hf/sample_data/signs/house.pose",
         "signclip_hf/sample_data/gestures/metadata.csv",
         "signclip_hf/sample_data/gestures/signer12/hello/000.pose",
+        "signclip_hf/sample_data/videos/pose-format-test-video.mp4",
+        "signclip_hf/modeling/video_signclip.py",
+        "signclip_hf/render.py",
     ):
         assert shipped in names, shipped
     target = tmp_path / "site"

@@ -8,18 +8,28 @@ time (`ArrowWriter`, small record batches) directly in the output folder, in the
 there are, and nothing is written twice. Splits (a CSV column, or signer-independent) are decided from the
 CSV before writing. A file that cannot be read never aborts the build: it is skipped and reported with
 its reason (missing, empty, corrupt, wrong layout, non-finite, degenerate, unreadable).
+
+The CSV is checked first: paths leaving ROOT (absolute or `../`) are refused, files listed twice and
+rows without a label are reported (`on_duplicate`, `on_empty_label`). `build_report.json` records the
+plan and each finished shard as it lands, so an interrupted build (killed, out of power) resumes where it
+stopped and ends with the same files as an uninterrupted one; a rebuild deletes only the files a previous
+build recorded, and a folder holding anything else is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import hashlib
+import io
 import json
 import multiprocessing
 import os
-import shutil
+import re
 import time
 import uuid
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -42,12 +52,18 @@ from ..modeling import (
     keypoints_to_features,
     read_keypoints,
 )
+from ..modeling.video_signclip import InvalidVideoError, cached_pose_path, is_video
 from .splits import assign_signers
 
 STRING_COLUMNS = ("text", "label", "sign_language", "spoken_language", "signer", "file")
 REPORT_FILE = "build_report.json"
+SPLIT_FILES = ("dataset_info.json", "state.json")  # next to a split's Arrow files, as `save_to_disk` writes
+PARTIAL = ".partial"  # suffix of a file being written (renamed when complete)
+ON_DUPLICATE = ("warn", "skip", "error")  # a file listed again: stored again, left out, or refused
+ON_EMPTY_LABEL = ("skip", "error")  # a row without label/text: left out, or refused
 # error class -> short reason shown in the report (most specific first: the classes form a hierarchy)
 SKIP_REASONS = (
+    (InvalidVideoError, "bad video"),
     (EmptyPoseError, "empty"),
     (CorruptPoseError, "corrupt"),
     (PoseLayoutError, "wrong layout"),
@@ -90,6 +106,9 @@ class BuildReport:
     split_sizes: dict[str, int] = field(default_factory=dict)
     output: str | None = None
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # CSV rows stored despite a problem (duplicates)
+    resumed_shards: int = 0  # shards kept from an interrupted build of the same plan
+    files: list[str] = field(default_factory=list)  # what the build wrote, relative to `output`
 
     @property
     def clips_per_second(self) -> float:
@@ -98,6 +117,9 @@ class BuildReport:
     def summary(self) -> str:
         lines = [f"stored {self.stored} clips" + (f" to {self.output}" if self.output else "")
                  + f" in {self.seconds:.1f}s ({self.clips_per_second:.0f} files/s)"]
+        if self.resumed_shards:
+            lines.append(f"resumed an interrupted build: {self.resumed_shards} shard(s) kept")
+        lines.extend(f"warning: {warning}" for warning in self.warnings)
         if self.split_sizes:
             lines.append("splits: " + ", ".join(f"{name} {size}" for name, size in self.split_sizes.items()))
         lines.append(f"skipped {len(self.skipped)} file(s)" + (":" if self.skipped else ""))
@@ -108,17 +130,103 @@ class BuildReport:
         return json.dumps({"status": "done", **asdict(self), "clips_per_second": self.clips_per_second}, indent=2)
 
 
-def read_metadata(path: str | os.PathLike, required: Sequence[str]) -> list[dict[str, str]]:
-    """The metadata CSV as a list of row dicts; a missing file or column fails with a clear error."""
+def read_metadata(path: str | os.PathLike, required: Sequence[str]) -> tuple[list[dict[str, str]], list[int]]:
+    """The metadata CSV (UTF-8, with or without a BOM) as row dicts, and each row's line number.
+
+    A missing file or column, text that is not UTF-8 or malformed CSV fails naming the file and line.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"metadata CSV {path} does not exist")
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(
+            f"{path}: line {line}: not UTF-8 text (byte 0x{data[error.start]:02x}); save the CSV as UTF-8"
+        ) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows, lines = [], []
+    try:
         missing = [c for c in dict.fromkeys(required) if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{path}: missing column(s) {missing}; the CSV has {reader.fieldnames}")
-        return list(reader)
+        for row in reader:
+            rows.append(row)
+            lines.append(reader.line_num)
+    except csv.Error as error:
+        raise ValueError(f"{path}: line {reader.line_num}: malformed CSV ({error})") from None
+    return rows, lines
+
+
+def _outside(file: str) -> bool:
+    """Whether CSV path `file` leaves `root` (absolute, or climbing out with `..`); symlinks are not followed."""
+    return os.path.isabs(file) or os.path.normpath(file).split(os.sep)[0] == os.pardir
+
+
+def _check_rows(
+    rows: list[dict[str, str]],
+    lines: list[int],
+    metadata_path: Path,
+    allow_outside_root: bool,
+    on_duplicate: str,
+    on_empty_label: str,
+) -> tuple[list[dict[str, str]], list[SkippedFile], list[str]]:
+    """The rows to build, the rows left out (as skipped files) and warnings, per the policies.
+
+    Raises ValueError naming the CSV and its lines for paths outside ROOT and for problems whose policy
+    is "error".
+    """
+    if on_duplicate not in ON_DUPLICATE:
+        raise ValueError(f"on_duplicate must be one of {ON_DUPLICATE}, got {on_duplicate!r}")
+    if on_empty_label not in ON_EMPTY_LABEL:
+        raise ValueError(f"on_empty_label must be one of {ON_EMPTY_LABEL}, got {on_empty_label!r}")
+
+    def refuse(problems: list[str], hint: str) -> None:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ValueError(f"{metadata_path}: " + "; ".join(problems[:5]) + more + f"; {hint}")
+
+    outside = [f"line {n}: {r['file']!r} is outside ROOT" for r, n in zip(rows, lines) if _outside(r["file"])]
+    if outside and not allow_outside_root:
+        refuse(outside, "paths must stay inside ROOT (allow_outside_root / --allow-outside-root to read them)")
+    kept, left_out, notes, empty, repeated = [], [], [], [], []
+    first_line: dict[str, int] = {}
+    for row, line in zip(rows, lines):
+        blank = [name for name in ("label", "text") if not (row[name] or "").strip()]
+        if blank:
+            problem = f"line {line}: empty {' and '.join(blank)}"
+            empty.append(problem)
+            left_out.append(SkippedFile(row["file"], "no label", f"{metadata_path}: {problem}"))
+            continue
+        key = os.path.normpath(row["file"])
+        if key in first_line:
+            problem = f"line {line}: {row['file']} is listed again (first on line {first_line[key]})"
+            repeated.append(problem)
+            if on_duplicate == "skip":
+                left_out.append(SkippedFile(row["file"], "duplicate", f"{metadata_path}: {problem}"))
+                continue
+            notes.append(f"{metadata_path}: {problem}; stored again")
+        first_line.setdefault(key, line)
+        kept.append(row)
+    if empty and on_empty_label == "error":
+        refuse(empty, "fill them in or skip those rows (on_empty_label='skip' / --on-empty-label skip)")
+    if repeated and on_duplicate == "error":
+        refuse(repeated, "remove them, or on_duplicate='warn'|'skip' (--on-duplicate)")
+    if repeated and on_duplicate != "error":
+        action = "stored once per row" if on_duplicate == "warn" else "only the first row kept"
+        warnings.warn(
+            f"{metadata_path}: {len(repeated)} row(s) list a file already listed ({action}): "
+            + "; ".join(repeated[:3]) + (" ..." if len(repeated) > 3 else "") + " (see build_report.json)",
+            stacklevel=3,
+        )
+    if empty:
+        warnings.warn(
+            f"{metadata_path}: {len(empty)} row(s) without a label left out: " + "; ".join(empty[:3])
+            + (" ..." if len(empty) > 3 else ""),
+            stacklevel=3,
+        )
+    return kept, left_out, notes
 
 
 def _examples(
@@ -132,7 +240,8 @@ def _examples(
                 raise FileNotFoundError(f"{path}: no such file")
             if os.path.getsize(path) == 0:
                 raise EmptyPoseError(path, "the file is empty (0 bytes)")
-            points, confidence, fps = read_keypoints(path, keypoint_layout)
+            pose_path = cached_pose_path(path) if is_video(path) else path  # videos: extracted up front
+            points, confidence, fps = read_keypoints(pose_path, keypoint_layout, path)
             keypoints_to_features(points, confidence, keypoint_layout, path)  # fail now, not mid-training
         except FileNotFoundError as error:
             skipped.append(SkippedFile(row["file"], "missing", str(error)))
@@ -149,9 +258,10 @@ def _examples(
 
 @dataclass
 class _Shard:
-    """One Arrow file of the output and the CSV rows that go into it."""
+    """One Arrow file of the output (`name`, relative to `output`) and the CSV rows that go into it."""
 
-    path: str
+    output: str
+    name: str
     rows: list[dict[str, str]]
     root: str
     keypoint_layout: str
@@ -159,16 +269,19 @@ class _Shard:
     writer_batch_size: int
 
 
-def _write_shard(shard: _Shard) -> tuple[int, list[SkippedFile]]:
+def _write_shard(shard: _Shard) -> tuple[str, dict]:
+    """Write the shard under a temporary name, renamed when complete; returns (name, its report record)."""
     skipped: list[SkippedFile] = []
-    writer = ArrowWriter(features=shard.features, path=shard.path, writer_batch_size=shard.writer_batch_size)
+    path = os.path.join(shard.output, shard.name)
+    writer = ArrowWriter(features=shard.features, path=path + PARTIAL, writer_batch_size=shard.writer_batch_size)
     try:
         for example in _examples(shard.rows, shard.root, shard.keypoint_layout, skipped):
             writer.write(example)
         stored, _ = writer.finalize()
     finally:
         writer.close()
-    return stored, skipped
+    os.replace(path + PARTIAL, path)
+    return shard.name, {"stored": stored, "skipped": [asdict(s) for s in skipped], "size": os.path.getsize(path)}
 
 
 def _write_split_metadata(directory: Path, files: list[str], features: Features, split: str | None) -> None:
@@ -186,24 +299,66 @@ def _write_split_metadata(directory: Path, files: list[str], features: Features,
     (directory / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
 
 
+def _replace_text(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename: a kill never leaves half a report."""
+    temporary = path.with_name(path.name + PARTIAL)
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _read_report(output: Path) -> dict | None:
+    try:
+        report = json.loads((output / REPORT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
+
+
 def is_complete_build(output: str | os.PathLike) -> bool:
     """Whether `output` holds a finished build (an interrupted one still says "in progress")."""
-    report = Path(output) / REPORT_FILE
-    return report.is_file() and json.loads(report.read_text(encoding="utf-8")).get("status") != "in progress"
+    report = _read_report(Path(output))
+    return report is not None and report.get("status") == "done"
 
 
-def _prepare_output(output: Path) -> None:
-    """An empty output folder marked as a build in progress.
+def _prepare_output(output: Path, fingerprint: str, files: list[str]) -> dict[str, dict]:
+    """Make `output` ready for the build planned as `files` (relative paths) with this `fingerprint`.
 
-    A previous build there (finished or interrupted: it has a build report) is replaced; a folder with
-    anything else in it is refused.
+    Returns the shards an interrupted build of the same plan finished (kept: the build resumes), else {}.
+    Only files a previous build recorded in its report are deleted; a folder holding anything else is
+    refused, so no foreign file is ever lost.
     """
-    if output.exists() and any(output.iterdir()):
-        if not (output / REPORT_FILE).is_file():
-            raise FileExistsError(f"{output} is not empty and holds no {REPORT_FILE}; choose an empty folder")
-        shutil.rmtree(output)
+    present = []
+    if output.is_dir():
+        present = sorted(p.relative_to(output).as_posix() for p in output.rglob("*") if p.is_file())
+    finished: dict[str, dict] = {}
+    if present:
+        previous = _read_report(output)  # unreadable: not ours (ours are replaced atomically)
+        owned = {REPORT_FILE, *previous.get("files", [])} if previous is not None else set()
+        previous = previous or {}
+        owned |= {name + PARTIAL for name in owned}
+        foreign = [name for name in present if name not in owned]
+        if foreign:
+            listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise FileExistsError(
+                f"{output} holds files build-dataset did not write ({listed}); choose an empty or new folder"
+            )
+        if previous.get("status") == "in progress" and previous.get("fingerprint") == fingerprint:
+            finished = {
+                name: record
+                for name, record in previous.get("shards", {}).items()
+                if (output / name).is_file() and (output / name).stat().st_size == record.get("size")
+            }
+        elif previous.get("status") == "in progress":
+            warnings.warn(f"{output}: an interrupted build with other inputs or settings is replaced", stacklevel=3)
+        for name in present:
+            if name not in finished and name != REPORT_FILE:
+                (output / name).unlink()
+                if (output / name).parent != output and not any((output / name).parent.iterdir()):
+                    (output / name).parent.rmdir()
     output.mkdir(parents=True, exist_ok=True)
-    (output / REPORT_FILE).write_text(json.dumps({"status": "in progress"}), encoding="utf-8")
+    report = {"status": "in progress", "fingerprint": fingerprint, "files": files, "shards": finished}
+    _replace_text(output / REPORT_FILE, json.dumps(report, indent=2))
+    return finished
 
 
 def build_dataset(
@@ -222,6 +377,9 @@ def build_dataset(
     spoken_language: str = "en",
     writer_batch_size: int = 64,
     shard_rows: int = 1000,
+    allow_outside_root: bool = False,
+    on_duplicate: str = "warn",
+    on_empty_label: str = "skip",
 ) -> tuple[Dataset | DatasetDict, BuildReport]:
     """Build a pose dataset from `root` (a folder of `.pose` files) and its metadata CSV.
 
@@ -235,6 +393,13 @@ def build_dataset(
         sign_language / spoken_language: used for rows whose CSV lacks these columns.
         writer_batch_size: rows per Arrow record batch (bounds the memory of the build).
         shard_rows: clips per Arrow file (the unit of work of the `num_proc` processes).
+        allow_outside_root: read CSV paths that are absolute or climb out of `root` with `..`
+            (refused by default).
+        on_duplicate: a file listed again in the CSV is "warn" (stored once per row, reported), "skip"
+            (only the first row kept) or "error" (nothing built).
+        on_empty_label: a row with an empty label or text is "skip" (left out, reported) or "error".
+    An interrupted build into the same `output` with the same inputs and settings resumes: the shards
+    it finished are kept.
     Returns:
         (dataset, report): a Dataset, or a DatasetDict when split; the report lists skipped files.
     """
@@ -244,13 +409,13 @@ def build_dataset(
     root = os.fspath(root)
     metadata_path = Path(root, metadata)
     text_column = text_column or label_column
-    csv_rows = read_metadata(metadata_path, [file_column, label_column, text_column])
+    csv_rows, lines = read_metadata(metadata_path, [file_column, label_column, text_column])
     if not csv_rows:
         raise ValueError(f"{metadata_path}: no rows")
     has_split = split_column is not None and split_column in csv_rows[0]
     rows = [
         {
-            "file": r[file_column],
+            "file": r[file_column] or "",
             "text": r[text_column],
             "label": r[label_column],
             "sign_language": r.get("sign_language") or sign_language,
@@ -260,6 +425,10 @@ def build_dataset(
         }
         for r in csv_rows
     ]
+    for row, line in zip(rows, lines) if has_split else ():
+        if not re.fullmatch(r"\w+(\.\w+)*", row["split"] or ""):
+            raise ValueError(f"{metadata_path}: line {line}: {row['split']!r} is not a split name (letters, digits, _)")
+    rows, left_out, notes = _check_rows(rows, lines, metadata_path, allow_outside_root, on_duplicate, on_empty_label)
     for spoken, sign in {(r["spoken_language"], r["sign_language"]) for r in rows}:
         try:
             format_prompt("", spoken, sign)  # validates the codes: fail now, not in the collator mid-training
@@ -278,52 +447,76 @@ def build_dataset(
     for name, row in zip(split_of, rows):
         groups.setdefault(name, []).append(row)
 
+    videos = [os.path.join(root, r["file"]) for r in rows if is_video(os.path.join(root, r["file"]))]
+    if videos:  # a folder of videos: their poses go to the pose cache first, in parallel (see video.py)
+        from ..video import extract_to_cache
+
+        extract_to_cache(videos, num_proc)
     target = Path(output or Path(datasets_config.HF_DATASETS_CACHE, "signclip-builds", uuid.uuid4().hex))
-    _prepare_output(target)
     features = dataset_features(keypoint_layout, with_split=has_split)
     num_proc = max(1, num_proc)
     shards: list[_Shard] = []
+    arrow_files: dict[str | None, list[str]] = {}
     for name, group in groups.items():
-        directory = target / name if name is not None else target
-        directory.mkdir(exist_ok=True)
         count = max(-(-len(group) // shard_rows), min(num_proc, len(group)), 1)
         bounds = [len(group) * i // count for i in range(count + 1)]
+        arrow_files[name] = [f"data-{i:05d}-of-{count:05d}.arrow" for i in range(count)]
         shards.extend(
             _Shard(
-                os.fspath(directory / f"data-{i:05d}-of-{count:05d}.arrow"),
+                os.fspath(target),
+                f"{name}/{file}" if name is not None else file,
                 group[bounds[i] : bounds[i + 1]],
                 root,
                 keypoint_layout,
                 features,
                 writer_batch_size,
             )
-            for i in range(count)
+            for i, file in enumerate(arrow_files[name])
         )
-    results = []
-    with tqdm(total=len(rows), unit=" clips", desc="Building the pose dataset") as progress:
-        if num_proc > 1:
-            with multiprocessing.get_context("fork").Pool(min(num_proc, len(shards))) as pool:
-                for shard, result in zip(shards, pool.imap(_write_shard, shards)):
-                    results.append(result)
-                    progress.update(len(shard.rows))
-        else:
-            for shard in shards:
-                results.append(_write_shard(shard))
-                progress.update(len(shard.rows))
+    metadata_files = [f"{name}/{file}" if name is not None else file for name in groups for file in SPLIT_FILES]
+    files = [s.name for s in shards] + metadata_files + ([] if None in groups else ["dataset_dict.json"])
+    plan = {
+        "root": os.path.abspath(root),
+        "features": features.to_dict(),
+        "writer_batch_size": writer_batch_size,
+        "shards": [[s.name, s.rows] for s in shards],
+    }
+    fingerprint = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
+    done = _prepare_output(target, fingerprint, files)
     for name in groups:
-        directory = target / name if name is not None else target
-        files = sorted(Path(s.path).name for s in shards if Path(s.path).parent == directory)
-        _write_split_metadata(directory, files, features, name)
+        (target / name if name is not None else target).mkdir(exist_ok=True)
+    pending = [shard for shard in shards if shard.name not in done]
+    in_progress = {"status": "in progress", "fingerprint": fingerprint, "files": files, "shards": done}
+    finished_rows = len(rows) - sum(len(shard.rows) for shard in pending)
+    with tqdm(total=len(rows), initial=finished_rows, unit=" clips", desc="Building the pose dataset") as progress:
+        rows_of = {shard.name: len(shard.rows) for shard in pending}
+        pool = None
+        if num_proc > 1 and len(pending) > 1:
+            pool = multiprocessing.get_context("fork").Pool(min(num_proc, len(pending)))
+        with pool or contextlib.nullcontext():
+            for name, record in pool.imap_unordered(_write_shard, pending) if pool else map(_write_shard, pending):
+                done[name] = record
+                _replace_text(target / REPORT_FILE, json.dumps(in_progress, indent=2))  # this shard survives an interruption from now on
+                progress.update(rows_of[name])
+    for name in groups:
+        _write_split_metadata(target / name if name is not None else target, arrow_files[name], features, name)
     if None not in groups:
         (target / "dataset_dict.json").write_text(json.dumps({"splits": list(groups)}), encoding="utf-8")
 
-    skipped = sorted((s for _, part in results for s in part), key=lambda s: s.file)
+    skipped = left_out + [SkippedFile(**s) for shard in shards for s in done[shard.name]["skipped"]]
     result = load_saved(target)
-    report = BuildReport(stored=sum(stored for stored, _ in results), skipped=skipped, output=os.fspath(target))
+    report = BuildReport(
+        stored=sum(done[shard.name]["stored"] for shard in shards),
+        skipped=sorted(skipped, key=lambda s: s.file),
+        output=os.fspath(target),
+        warnings=notes,
+        resumed_shards=len(shards) - len(pending),
+        files=files,
+    )
     if isinstance(result, DatasetDict):
         report.split_sizes = {name: len(part) for name, part in result.items()}
     report.seconds = time.perf_counter() - start
-    (target / REPORT_FILE).write_text(report.to_json(), encoding="utf-8")
+    _replace_text(target / REPORT_FILE, report.to_json())
     return result, report
 
 
@@ -351,6 +544,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sign-language", default="ase", help="for rows without a sign_language column")
     parser.add_argument("--spoken-language", default="en", help="for rows without a spoken_language column")
     parser.add_argument("--num-proc", type=int, default=1)
+    parser.add_argument("--shard-rows", type=int, default=1000, help="clips per Arrow file (the unit of resuming)")
+    parser.add_argument(
+        "--allow-outside-root", action="store_true", help="read CSV paths that are absolute or leave ROOT with ../"
+    )
+    parser.add_argument(
+        "--on-duplicate", choices=ON_DUPLICATE, default="warn",
+        help="a file the CSV lists again: store it again and report it (warn), keep the first row (skip) or stop",
+    )
+    parser.add_argument(
+        "--on-empty-label", choices=ON_EMPTY_LABEL, default="skip",
+        help="a row with an empty label or text: leave it out and report it (skip), or stop (error)",
+    )
     parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None, help="also push it with a dataset card")
     parser.add_argument("--license", default="other", help="licence for the dataset card (with --push-to-hub)")
 
@@ -370,6 +575,10 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         sign_language=args.sign_language,
         spoken_language=args.spoken_language,
+        shard_rows=args.shard_rows,
+        allow_outside_root=args.allow_outside_root,
+        on_duplicate=args.on_duplicate,
+        on_empty_label=args.on_empty_label,
     )
     print(report.summary())
     if args.push_to_hub and report.stored > 0:

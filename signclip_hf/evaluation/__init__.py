@@ -1,7 +1,7 @@
 """Evaluation: embedding cache, the paper's protocols (SPEC §4), plots, fine-tuning, and the evaluate CLI."""
 
 from .cli import TASKS, format_table, run_evaluation
-from .embed import EMBEDDING_COLUMN, SearchResult, embed_dataset, embed_texts, embeddings_of, search
+from .embed import EMBEDDING_COLUMN, SearchResult, embed_dataset, embed_poses, embed_texts, embeddings_of, search
 from .finetune import FinetuneConfig, FinetuneResult, classifier_from_signclip, finetune
 from .plots import plot_confusion_matrix, plot_dataset_embeddings, plot_embedding_space
 from .protocols import (
@@ -14,6 +14,7 @@ from .protocols import (
     retrieval,
     zero_shot,
 )
+from .score import SignCLIPScore, signclip_score
 
 __all__ = [
     "EMBEDDING_COLUMN",
@@ -24,9 +25,11 @@ __all__ = [
     "FinetuneResult",
     "RetrievalResult",
     "SearchResult",
+    "SignCLIPScore",
     "class_prompts",
     "classifier_from_signclip",
     "embed_dataset",
+    "embed_poses",
     "embed_texts",
     "embeddings_of",
     "few_shot",
@@ -39,5 +42,6 @@ __all__ = [
     "retrieval",
     "run_evaluation",
     "search",
+    "signclip_score",
     "zero_shot",
 ]

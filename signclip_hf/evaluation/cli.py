@@ -71,7 +71,8 @@ def run_evaluation(
         for task, result in results.items():
             if hasattr(result, "class_names"):
                 plot_confusion_matrix(result.references, result.predictions, result.class_names,
-                                      plots_dir / f"confusion_{task}.png", title=f"{task} confusion matrix")
+                                      plots_dir / f"confusion_{task}.png", title=f"{task} confusion matrix",
+                                      left_out=result.skipped_labels)
     return results
 
 
@@ -106,10 +107,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from transformers import AutoModel, AutoProcessor
 
+    from ..build import check_model_path
     from ..data.build import load_saved
 
-    model = AutoModel.from_pretrained(args.model)
-    processor = AutoProcessor.from_pretrained(args.model)
+    model_path = check_model_path(args.model)
+    model = AutoModel.from_pretrained(model_path)
+    processor = AutoProcessor.from_pretrained(model_path)
     results = run_evaluation(
         model, processor, load_saved(args.dataset), args.task, args.split, args.train_split, args.shots,
         args.seeds, args.label_column, args.text_column, args.batch_size, args.plots,

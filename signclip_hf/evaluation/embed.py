@@ -30,7 +30,7 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     digest = hashlib.sha256(model.config.to_json_string().encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())  # 0-d too
     return digest.hexdigest()[:32]
 
 
@@ -101,6 +101,21 @@ def embed_texts(model, processor: SignCLIPProcessor, prompts: Sequence[str], bat
     return np.concatenate(chunks) if chunks else np.zeros((0, model.config.embed_dim), dtype=np.float32)
 
 
+@torch.no_grad()
+def embed_poses(model, processor: SignCLIPProcessor, poses: Sequence, batch_size: int = 32) -> np.ndarray:
+    """(len(poses), E) pose embeddings of clips (paths, bytes, `pose_format.Pose`s or (T, K, 3) arrays)."""
+    model.eval()
+    device = next(model.parameters()).device
+    chunks = []
+    for start in range(0, len(poses), batch_size):
+        inputs = processor(poses=list(poses[start : start + batch_size]), return_tensors="pt")
+        features = model.get_pose_features(
+            inputs["pose_values"].to(device), inputs["pose_attention_mask"].to(device)
+        )
+        chunks.append(features.float().cpu().numpy())
+    return np.concatenate(chunks) if chunks else np.zeros((0, model.config.embed_dim), dtype=np.float32)
+
+
 @dataclass
 class SearchResult:
     """Top-k gallery items per query, best first (`scores`, `indices`: (Q, k)).
@@ -161,6 +176,7 @@ __all__ = [
     "EMBEDDING_COLUMN",
     "SearchResult",
     "embed_dataset",
+    "embed_poses",
     "embed_texts",
     "embeddings_of",
     "model_fingerprint",

@@ -25,6 +25,7 @@ from transformers import AutoModel, AutoProcessor, EarlyStoppingCallback, Traine
 from transformers.utils import logging
 from transformers.trainer_utils import get_last_checkpoint
 
+from ..build import check_model_path
 from ..data.collate import Augmentation, SignCLIPCollator
 from ..metrics import load_metric
 from ..modeling import SignCLIPForVideoClassification, SignCLIPModel, SignCLIPProcessor
@@ -252,6 +253,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_model_path(args.model)  # a missing directory fails now, not after a Hub lookup
     train, evaluation = load_splits(args.dataset, args.train_split, args.eval_split or None)
     config = FinetuneConfig(
         output_dir=args.output,

@@ -7,6 +7,8 @@ Rendered with matplotlib's Agg backend (no display needed) to PNG files.
 from __future__ import annotations
 
 import os
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -84,44 +86,102 @@ def plot_dataset_embeddings(
     )
 
 
+@dataclass
+class ConfusionTable:
+    """Counts of (true class, predicted class) pairs and what the matrix leaves out.
+
+    Rows are the classes with at least one evaluated clip; columns are every class the classifier can
+    predict (a class absent from the evaluated split stays a column, since clips can be predicted as it).
+    """
+
+    true_classes: list[str]
+    predicted_classes: list[str]
+    counts: np.ndarray  # (len(true_classes), len(predicted_classes))
+    absent_classes: list[str]  # predictable classes with no evaluated clip (columns only, no row)
+    left_out_labels: list[str]  # evaluated-split labels the classifier has no class for (clips not scored)
+
+    @property
+    def caption(self) -> str:
+        """What the matrix does not show, for the plot (empty when it shows everything)."""
+        notes = []
+        if self.absent_classes:
+            notes.append(f"classes not in the test split (columns only): {', '.join(self.absent_classes)}")
+        if self.left_out_labels:
+            notes.append(f"test clips left out, no class to predict: {', '.join(self.left_out_labels)}")
+        return "\n".join(notes)
+
+
+def confusion_table(
+    references: Sequence[int], predictions: Sequence[int], class_names: Sequence[str], left_out: Sequence[str] = ()
+) -> ConfusionTable:
+    """`ConfusionTable` of class ids `references` / `predictions` over `class_names`; `left_out` are the labels
+    whose clips were not scored (e.g. `ClassificationResult.skipped_labels`)."""
+    references, predictions = np.asarray(references, dtype=np.int64), np.asarray(predictions, dtype=np.int64)
+    rows = np.unique(references)  # sorted class ids that occur
+    counts = np.zeros((len(class_names), len(class_names)), dtype=np.int64)
+    np.add.at(counts, (references, predictions), 1)
+    present = set(rows.tolist())
+    return ConfusionTable(
+        true_classes=[class_names[i] for i in rows],
+        predicted_classes=list(class_names),
+        counts=counts[rows],
+        absent_classes=[name for i, name in enumerate(class_names) if i not in present],
+        left_out_labels=sorted(left_out),
+    )
+
+
 def plot_confusion_matrix(
     references: Sequence[int],
     predictions: Sequence[int],
     class_names: Sequence[str],
     path: str | os.PathLike,
     title: str | None = None,
+    left_out: Sequence[str] = (),
 ) -> Path:
-    """Row-normalized confusion matrix PNG (rows: true gloss, columns: predicted), with counts in the cells."""
+    """Row-normalized confusion matrix PNG (rows: true gloss, columns: predicted), with counts in the cells.
+
+    Only classes with evaluated clips get a row; a caption under the title (also the PNG's `Description`)
+    names the classes that have none and the `left_out` labels whose clips were not scored.
+    """
     plt = _pyplot()
-    num_classes = len(class_names)
-    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (np.asarray(references), np.asarray(predictions)), 1)
+    table = confusion_table(references, predictions, class_names, left_out)
+    counts = table.counts
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    size = max(4.0, 0.6 * num_classes + 2)
-    figure, axis = plt.subplots(figsize=(size + 1, size))
+    rows, columns = counts.shape
+    size = max(4.0, 0.6 * max(rows, columns) + 2)
+    heading = title or "confusion matrix"
+    caption = "\n".join(textwrap.fill(note, width=int(8 * (size + 1))) for note in table.caption.splitlines())
+    figure, axis = plt.subplots(figsize=(size + 1, size + 0.25 * (caption.count("\n") + bool(caption))))
     image = axis.imshow(rates, cmap="viridis", vmin=0, vmax=1)
-    axis.set_xticks(range(num_classes), labels=class_names, rotation=45, ha="right")
-    axis.set_yticks(range(num_classes), labels=class_names)
+    axis.set_xticks(range(columns), labels=table.predicted_classes, rotation=45, ha="right")
+    axis.set_yticks(range(rows), labels=table.true_classes)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
-    if num_classes <= 30:
-        for i in range(num_classes):
-            for j in range(num_classes):
+    if rows * columns <= 900:
+        for i in range(rows):
+            for j in range(columns):
                 axis.text(j, i, str(counts[i, j]), ha="center", va="center",
                           color="black" if rates[i, j] > 0.5 else "white", fontsize="small")
     figure.colorbar(image, ax=axis, label="fraction of the true class")
-    axis.set_title(title or "confusion matrix")
-    return _save(figure, path)
+    figure.suptitle(f"{heading}\n{caption}" if caption else heading, fontsize="medium")
+    return _save(figure, path, description="; ".join([heading, *table.caption.splitlines()]))
 
 
-__all__ = ["plot_confusion_matrix", "plot_dataset_embeddings", "plot_embedding_space", "project_2d"]
+__all__ = [
+    "ConfusionTable",
+    "confusion_table",
+    "plot_confusion_matrix",
+    "plot_dataset_embeddings",
+    "plot_embedding_space",
+    "project_2d",
+]
 
 
-def _save(figure, path: str | Path) -> Path:
-    """Write `figure` as a PNG (creating the folder) and free it."""
+def _save(figure, path: str | Path, description: str | None = None) -> Path:
+    """Write `figure` as a PNG (creating the folder; `description` as its text metadata) and free it."""
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, metadata={"Description": description} if description else None)
     _pyplot().close(figure)
     return path

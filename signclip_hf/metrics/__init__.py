@@ -1,7 +1,8 @@
 """Metrics shipped with the package as `evaluate` modules, loaded by path (the Hub is not needed).
 
-`load_metric("retrieval")` / `load_metric("classification")` return `evaluate.EvaluationModule`s;
-each module's folder holds one script named like the folder, as `evaluate.load(path)` expects.
+`load_metric("retrieval")` / `load_metric("classification")` / `load_metric("signclip_score", model=...)`
+return `evaluate.EvaluationModule`s; each module's folder holds one script named like the folder, as
+`evaluate.load(path)` expects.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 METRICS_DIR = Path(__file__).resolve().parent
-METRICS = ("retrieval", "classification")
+METRICS = ("retrieval", "classification", "signclip_score")
 
 
 def metric_path(name: str) -> Path:

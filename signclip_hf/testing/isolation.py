@@ -25,11 +25,16 @@ _HIDE_SIGNCLIP_HF = textwrap.dedent(
 )
 
 
+def python_without_signclip_hf(code: str) -> list[str]:
+    """The command line that runs `code` (dedented) in a Python where signclip_hf cannot be imported."""
+    return [sys.executable, "-c", _HIDE_SIGNCLIP_HF + textwrap.dedent(code)]
+
+
 def run_without_signclip_hf(code: str, workdir: Path, **env: str) -> dict:
     """Run `code` (dedented) in a subprocess without signclip_hf; return the JSON its last stdout line holds."""
     environment = dict(os.environ, HF_MODULES_CACHE=str(Path(workdir) / "modules"), **env)
     done = subprocess.run(
-        [sys.executable, "-c", _HIDE_SIGNCLIP_HF + textwrap.dedent(code)],
+        python_without_signclip_hf(code),
         capture_output=True, text=True, cwd=workdir, env=environment, timeout=300,
     )  # fmt: skip
     if done.returncode != 0:

@@ -36,3 +36,28 @@ def save_tiny(directory: str | Path, seed: int = 0, **config_overrides) -> Path:
     tiny_model(seed, **config_overrides).save_pretrained(directory)
     tiny_processor().save_pretrained(directory)
     return directory
+
+
+def train_on_glosses(
+    model: SignCLIPModel, processor: SignCLIPProcessor, poses: list, glosses: list[str], steps: int = 80,
+    learning_rate: float = 3e-3,
+) -> SignCLIPModel:
+    """Briefly train `model` (seconds) so that its scores mean something: full-batch steps of the SignCLIP loss's
+    pose -> text direction over the distinct gloss prompts (`"<en> <ase> {gloss}"`), each clip's own gloss
+    being the target. For tests of metrics and search on real clips."""
+    names = sorted(set(glosses))
+    inputs = processor(text=[f"<en> <ase> {name}" for name in names], poses=poses, return_tensors="pt")
+    targets = torch.tensor([names.index(gloss) for gloss in glosses])
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: threads only add contention on a shared CPU
+    model.train()
+    try:
+        for _ in range(steps):
+            loss = torch.nn.functional.cross_entropy(model(**inputs).logits_per_pose, targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    return model.eval()

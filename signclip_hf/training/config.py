@@ -8,16 +8,21 @@ batch_size: 64                        # per process; global batch = batch_size Ã
 mixed_precision: bf16
 output_dir: runs/pretrain
 ```
-Unknown keys are errors (naming the file and the key), so a typo never silently trains with a default.
+Unknown keys, values of the wrong type (`epochs: abc`) and malformed YAML are one-line errors naming the
+file (or the `--set` override) and the key, raised before anything runs, so a typo never silently trains
+with a default or fails deep inside training.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, Union
 
 import yaml
 
@@ -110,6 +115,8 @@ class PretrainConfig:
     batch_size: int = 64
     gradient_accumulation_steps: int = 1
     mixed_precision: str = "no"
+    # recompute each BERT layer's activations in the backward pass: less memory, about one more forward
+    gradient_checkpointing: bool = False
     epochs: int = 25
     max_steps: int | None = None
     checkpoint_every: int | None = 500
@@ -143,45 +150,131 @@ class PretrainConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: config file not found")
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        values = _load_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
         if not isinstance(values, dict):
             raise ValueError(f"{path}: the config must be a mapping of keys to values")
-        for override in overrides:
+        for override in overrides:  # each checked against the field's type here, before anything runs
+            source = f"--set {override}"
             key, sep, raw = override.partition("=")
             if not sep:
-                raise ValueError(f"override {override!r} must look like section.key=value")
+                raise ValueError(f"{source}: must look like section.key=value")
             *parents, leaf = key.strip().split(".")
-            node = values
+            node, owner = values, cls
             for name in parents:
+                owner = _section_type(owner, name, source)
                 node = node.setdefault(name, {})
-            node[leaf] = yaml.safe_load(raw)
+                if not isinstance(node, dict):
+                    raise ValueError(f"{source}: `{name}` in {path} is not a section")
+            node[leaf] = _coerce(_load_yaml(raw, source), owner, leaf, source, prefix="".join(f"{p}." for p in parents))
         return _build(cls, values, str(path), prefix="")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
+def _load_yaml(text: str, source: str) -> Any:
+    """YAML text -> Python values; a syntax error is one line naming `source` and the position."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"{source}: malformed YAML{where}: {problem}") from None
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    """{field name: resolved type hint} of config dataclass `cls`."""
+    return typing.get_type_hints(cls)
+
+
+def _section_type(cls: type, name: str, source: str) -> type:
+    """The dataclass type of section `name` of `cls` (e.g. OptimConfig for `optim`); else a ValueError."""
+    hint = _field_types(cls).get(name)
+    if hint is None or not dataclasses.is_dataclass(hint):
+        sections = [n for n, h in _field_types(cls).items() if dataclasses.is_dataclass(h)]
+        raise ValueError(f"{source}: `{name}` is not a config section; sections: {sections}")
+    return hint
+
+
+def _describe(hint: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true/false", type(None): "null"}
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) in (list, tuple):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        count = f"{len(args)} " if typing.get_origin(hint) is tuple else ""
+        return f"a list of {count}{_describe(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    """`value` as type `hint`, or `_MISMATCH` (YAML has already typed the value: only safe widenings here)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        for arg in args:
+            converted = _convert(value, arg)
+            if converted is not _MISMATCH:
+                return converted
+        return _MISMATCH
+    if hint is Any or (hint is type(None) and value is None) or (hint is bool and isinstance(value, bool)):
+        return value
+    if hint is str:
+        return value if isinstance(value, str) else _MISMATCH
+    if hint is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _MISMATCH
+    if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads `5e-5` (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                return _MISMATCH
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return _MISMATCH
+        return float(value)
+    if origin is list:
+        items = [value] if isinstance(value, str) else value  # `paths: DIR` is a one-item list
+        if not isinstance(items, list):
+            return _MISMATCH
+        converted = [_convert(item, args[0]) for item in items]
+        return _MISMATCH if _MISMATCH in converted else converted
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or (Ellipsis not in args and len(value) != len(args)):
+            return _MISMATCH
+        converted = tuple(_convert(item, args[0] if Ellipsis in args else arg) for item, arg in zip(value, args))
+        return _MISMATCH if _MISMATCH in converted else converted
+    return _MISMATCH
+
+
+_MISMATCH = object()
+
+
+def _coerce(value: Any, cls: type, name: str, source: str, prefix: str = "") -> Any:
+    """`value` checked against the type of field `name` of `cls` (an unknown name or a section passes as is:
+    `_build` reports it with the known keys)."""
+    hint = _field_types(cls).get(name)
+    if hint is None or dataclasses.is_dataclass(hint):
+        return value
+    converted = _convert(value, hint)
+    if converted is _MISMATCH:
+        raise ValueError(f"{source}: `{prefix}{name}` must be {_describe(hint)}, got {value!r}")
+    return converted
+
+
 def _build(cls: type, values: dict[str, Any], source: str, prefix: str):
-    """Dataclass `cls` from a mapping, recursing into dataclass-typed fields; unknown keys are errors."""
+    """Dataclass `cls` from a mapping, recursing into sections; unknown keys and wrong types are errors."""
     if not isinstance(values, dict):
         raise ValueError(f"{source}: `{prefix.rstrip('.') or 'config'}` must be a mapping, got {values!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
+    hints = _field_types(cls)
+    unknown = sorted(set(values) - set(hints))
     if unknown:
-        raise ValueError(f"{source}: unknown key(s) {[prefix + k for k in unknown]}; known: {sorted(fields)}")
+        raise ValueError(f"{source}: unknown key(s) {[prefix + k for k in unknown]}; known: {sorted(hints)}")
     kwargs = {}
     for name, value in values.items():
-        default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else None
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = _build(type(default), value or {}, source, prefix=f"{prefix}{name}.")
-        elif isinstance(fields[name].default, float) and isinstance(value, str):
-            kwargs[name] = float(value)  # YAML 1.1 reads `5e-5` (no dot) as a string
-        elif name == "betas":
-            kwargs[name] = tuple(float(v) for v in value)
-        elif name == "paths" and isinstance(value, str):
-            kwargs[name] = [value]
+        if dataclasses.is_dataclass(hints[name]):
+            kwargs[name] = _build(hints[name], value or {}, source, prefix=f"{prefix}{name}.")
         else:
-            kwargs[name] = value
+            kwargs[name] = _coerce(value, cls, name, source, prefix)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as error:

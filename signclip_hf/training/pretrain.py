@@ -7,25 +7,24 @@ Launch it through Accelerate so the same code runs on one device, DDP, FSDP or D
 
 The loss uses the negatives of every process (`loss.distributed_contrastive_loss`). Every
 `checkpoint_every` optimizer steps (and at the end) the whole state goes to
-`OUTPUT_DIR/checkpoints/step_N` with `accelerator.save_state`: weights, Adam, scheduler, RNG states and
-the position in the data (step, epoch, batches of the epoch done). `--resume latest` continues from the
-newest complete checkpoint, skipping the batches already seen (the batch order is a function of seed and
-epoch, augmentation is seeded per batch), so a killed and resumed run ends with the weights of an
-uninterrupted one (with `num_workers: 0`). The final model + processor are written with `save_pretrained`
-to `OUTPUT_DIR/final`, loadable with `AutoModel` / `AutoProcessor`.
+`OUTPUT_DIR/checkpoints/step_N` (`checkpoint.save_checkpoint`): weights, Adam, scheduler, RNG states and
+the position in the data (step, epoch, batches of the epoch done), in formats that load no code, with a
+manifest of sizes and hashes written last. `--resume latest` continues from the newest intact
+checkpoint (a damaged or half-written newer one is skipped with a warning), skipping the batches already
+seen (the batch order is a function of seed and epoch, augmentation is seeded per batch), so a killed and
+resumed run ends with the weights of an uninterrupted one (with `num_workers: 0`). The final model +
+processor + remote and pipeline code are written to `OUTPUT_DIR/final` (`save_for_pipeline`), loadable
+with `AutoModel` / `AutoProcessor` / `pipeline(model=..., trust_remote_code=True)`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
-import os
-import shutil
 import time
+import warnings
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -46,6 +45,7 @@ from ..data import (
     PoseRows,
     SignCLIPCollator,
     build_dataset,
+    column_values,
     dataset_prompts,
     is_complete_build,
     load_pose_dataset,
@@ -53,29 +53,13 @@ from ..data import (
 from ..evaluation.protocols import class_ids
 from ..metrics import load_metric
 from ..modeling import SignCLIPProcessor, signclip_loss
+from ..pipeline import save_for_pipeline
+from .checkpoint import TrainingProgress, load_checkpoint, resolve_resume, save_checkpoint
 from .config import DataConfig, PretrainConfig
 from .loss import distributed_contrastive_loss
 
-CHECKPOINTS = "checkpoints"
-COMPLETE_MARKER = "checkpoint_complete"
 LOG_FILE = "log.jsonl"
 SCHEDULER_NAMES = {"linear": "linear", "constant": "constant_with_warmup", "cosine": "cosine"}
-
-
-@dataclass
-class TrainingProgress:
-    """Where the run stands; saved in every checkpoint (`register_for_checkpointing`)."""
-
-    step: int = 0  # optimizer steps done
-    epoch: int = 0
-    batches_in_epoch: int = 0  # batches of `epoch` already consumed by this process
-
-    def state_dict(self) -> dict[str, int]:
-        return dataclasses.asdict(self)
-
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
-        for key, value in state.items():
-            setattr(self, key, int(value))
 
 
 class SeededAugmentationCollator:
@@ -103,7 +87,7 @@ def load_splits(config: PretrainConfig, accelerator: Accelerator) -> tuple[Datas
     if data.pose_root is not None:
         built = Path(config.output_dir, "dataset")
         with accelerator.main_process_first():
-            if not is_complete_build(built) and accelerator.is_main_process:  # an interrupted build is redone
+            if not is_complete_build(built) and accelerator.is_main_process:  # an interrupted build resumes
                 build_dataset(data.resolved_pose_root(), output=built, signer_split=data.signer_split, seed=config.seed)
         sources = [str(built)]
     for source in sources:
@@ -197,39 +181,6 @@ def validate(
     return metrics
 
 
-def checkpoint_dirs(output_dir: str | os.PathLike) -> list[Path]:
-    """Complete checkpoints under OUTPUT_DIR/checkpoints, oldest first."""
-    root = Path(output_dir, CHECKPOINTS)
-    found = [p for p in root.glob("step_*") if (p / COMPLETE_MARKER).is_file()] if root.is_dir() else []
-    return sorted(found, key=lambda p: int(p.name.split("_")[1]))
-
-
-def resolve_resume(resume: str | None, output_dir: str) -> Path | None:
-    """`None`, `"latest"` (newest complete checkpoint in output_dir; None if there is none) or a path."""
-    if resume is None:
-        return None
-    if resume == "latest":
-        found = checkpoint_dirs(output_dir)
-        return found[-1] if found else None
-    path = Path(resume)
-    if not (path / COMPLETE_MARKER).is_file():
-        raise FileNotFoundError(f"--resume {resume!r}: not a complete checkpoint directory (no {COMPLETE_MARKER})")
-    return path
-
-
-def save_checkpoint(accelerator: Accelerator, output_dir: str, step: int, keep: int | None) -> Path:
-    path = Path(output_dir, CHECKPOINTS, f"step_{step}")
-    accelerator.save_state(str(path))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (path / COMPLETE_MARKER).write_text(str(step))
-        if keep is not None:
-            for old in checkpoint_dirs(output_dir)[:-keep]:
-                shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return path
-
-
 def _tracker_config(config: PretrainConfig) -> dict[str, Any]:
     """Flat scalar config for trackers (tensorboard hparams take no lists / None)."""
     flat: dict[str, Any] = {}
@@ -237,6 +188,17 @@ def _tracker_config(config: PretrainConfig) -> dict[str, Any]:
         for sub, leaf in (value.items() if isinstance(value, dict) else [("", value)]):
             flat[f"{key}.{sub}" if sub else key] = leaf if isinstance(leaf, (int, float, str, bool)) else str(leaf)
     return flat
+
+
+def record_training_signers(model_config, train: Dataset | IterableDataset) -> None:
+    """Store the signers of the training clips in the model config (`pretraining_signers`, together with those of a
+    model it continues), so later evaluations can check they hold out unseen signers; unknown (streamed data, no
+    `signer` column) removes the entry rather than leave an incomplete list."""
+    previous = getattr(model_config, "pretraining_signers", [])
+    if isinstance(train, Dataset) and "signer" in train.column_names and previous is not None:
+        model_config.pretraining_signers = sorted(set(previous) | {str(s) for s in column_values(train, "signer")})
+    else:
+        model_config.pretraining_signers = None
 
 
 def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
@@ -253,6 +215,8 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
         raise ImportError(f"log_with={config.log_with!r}: that tracker's package is not installed (pip install it)")
     set_seed(config.seed)  # identical initial weights on every process
     model, processor = load_or_build(config.model.from_checkpoint, config.model.spec())
+    if config.gradient_checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     train, validation = load_splits(config, accelerator)
     train_loader, validation_loader, collate = make_dataloaders(config, processor, train, validation)
     optimizer = torch.optim.Adam(
@@ -279,12 +243,14 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
         num_warmup_steps=config.optim.warmup_steps,
         num_training_steps=total_steps,
     )
-    progress = TrainingProgress()
-    accelerator.register_for_checkpointing(scheduler, progress)
-
-    checkpoint = resolve_resume(resume, config.output_dir)
+    progress = TrainingProgress()  # saved with the scheduler as JSON: never `register_for_checkpointing` (pickle)
+    with warnings.catch_warnings():  # every process checks the checkpoints; the main one says what it skipped
+        if not accelerator.is_main_process:
+            warnings.simplefilter("ignore")
+        checkpoint = resolve_resume(resume, config.output_dir)
+        if checkpoint is not None:
+            load_checkpoint(accelerator, checkpoint, progress, scheduler)
     if checkpoint is not None:
-        accelerator.load_state(str(checkpoint))
         accelerator.print(f"resumed from {checkpoint} at step {progress.step} (epoch {progress.epoch})")
     if accelerator.is_main_process:
         Path(config.output_dir).mkdir(parents=True, exist_ok=True)
@@ -340,7 +306,7 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
                     with log_path.open("a", encoding="utf-8") as handle:
                         handle.write(json.dumps(record) + "\n")
             if config.checkpoint_every and progress.step % config.checkpoint_every == 0:
-                save_checkpoint(accelerator, config.output_dir, progress.step, config.keep_checkpoints)
+                save_checkpoint(accelerator, config.output_dir, progress, scheduler, config.keep_checkpoints)
             window_start += time.perf_counter() - paused
             if progress.step >= total_steps:
                 break
@@ -352,7 +318,7 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
     bar.close()
 
     if not (config.checkpoint_every and progress.step % config.checkpoint_every == 0):  # else just saved
-        save_checkpoint(accelerator, config.output_dir, progress.step, config.keep_checkpoints)
+        save_checkpoint(accelerator, config.output_dir, progress, scheduler, config.keep_checkpoints)
     if validation_loader is not None:
         metrics = validate(accelerator, model, validation_loader, global_batch, validation_prompts)
         accelerator.log(metrics, step=progress.step)
@@ -362,10 +328,9 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
         )
     final = Path(config.output_dir, "final")
     accelerator.wait_for_everyone()
-    unwrapped = accelerator.unwrap_model(model)
-    unwrapped.save_pretrained(final, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
-    if accelerator.is_main_process:
-        processor.save_pretrained(final)
+    if accelerator.is_main_process:  # weights + processor + remote and pipeline code: usable without this package
+        record_training_signers(accelerator.unwrap_model(model).config, train)
+        save_for_pipeline(accelerator.unwrap_model(model), processor, final)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return final

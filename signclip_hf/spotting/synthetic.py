@@ -1,0 +1,173 @@
+"""Long recordings with known answers: real isolated clips of one signer concatenated with short pauses.
+
+`make_recording` picks clips of different glosses from a `.pose` folder with a `metadata.csv`
+(`file,label,signer`, as for `build-dataset`), joins them with pauses of missing frames (the person
+out of view) or of the last frame held still, and writes a real `.pose` file plus a ground-truth JSON
+of where each sign starts and ends. Use it to measure spotting on your own model and data:
+
+    python -m signclip_hf.spotting.synthetic DATA_DIR --signer signer12 --signs 12 --output rec.pose
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..modeling.feature_extraction_signclip import _load_pose
+
+PAUSES = ("missing", "still")
+
+
+@dataclass
+class PlacedSign:
+    """One clip in the recording: its gloss, frames `[start_frame, end_frame)`, seconds, and source file."""
+
+    gloss: str
+    start_frame: int
+    end_frame: int
+    start: float
+    end: float
+    source: str
+
+
+def concatenate_clips(
+    files: Sequence[str | os.PathLike],
+    glosses: Sequence[str],
+    pause_frames: tuple[int, int] = (5, 15),
+    pause: str = "missing",
+    seed: int = 0,
+):
+    """Join clips (one layout, one frame rate) into one `pose_format.Pose` with a pause before each clip
+    and after the last; returns (pose, placed signs)."""
+    from pose_format import Pose
+    from pose_format.numpy import NumPyPoseBody
+
+    if pause not in PAUSES:
+        raise ValueError(f"pause must be one of {PAUSES}, got {pause!r}")
+    if not files or len(files) != len(glosses):
+        raise ValueError("give one gloss per clip, and at least one clip")
+    rng = np.random.default_rng(seed)
+    poses = [_load_pose(os.fspath(f), os.fspath(f)) for f in files]
+    header, fps = poses[0].header, float(poses[0].body.fps)
+    layout = [(c.name, tuple(c.points)) for c in header.components]
+    data, confidence, placed, frame = [], [], [], 0
+    for index, (file, gloss, pose) in enumerate(zip(files, glosses, poses)):
+        if [(c.name, tuple(c.points)) for c in pose.header.components] != layout or float(pose.body.fps) != fps:
+            raise ValueError(f"{file}: its keypoint layout or frame rate ({pose.body.fps}) differs from {files[0]}'s")
+        clip = np.asarray(pose.body.data.data if np.ma.isMaskedArray(pose.body.data) else pose.body.data)[:, :1]
+        clip_confidence = np.asarray(pose.body.confidence)[:, :1]
+        gap = int(rng.integers(pause_frames[0], pause_frames[1] + 1))
+        _append_pause(data, confidence, gap, pause, clip[:1], clip_confidence[:1])
+        frame += gap
+        data.append(clip)
+        confidence.append(clip_confidence)
+        placed.append(
+            PlacedSign(gloss, frame, frame + len(clip), frame / fps, (frame + len(clip)) / fps, os.fspath(file))
+        )
+        frame += len(clip)
+    _append_pause(
+        data,
+        confidence,
+        int(rng.integers(pause_frames[0], pause_frames[1] + 1)),
+        pause,
+        data[-1][-1:],
+        confidence[-1][-1:],
+    )
+    body = NumPyPoseBody(fps, np.concatenate(data).astype(np.float32), np.concatenate(confidence).astype(np.float32))
+    return Pose(header, body), placed
+
+
+def _append_pause(
+    data: list, confidence: list, frames: int, pause: str, still: np.ndarray, still_confidence: np.ndarray
+):
+    if frames <= 0:
+        return
+    if pause == "still":
+        data.append(np.repeat(still, frames, axis=0))
+        confidence.append(np.repeat(still_confidence, frames, axis=0))
+    else:
+        data.append(np.zeros((frames, *still.shape[1:]), dtype=np.float32))
+        confidence.append(np.zeros((frames, *still_confidence.shape[1:]), dtype=np.float32))
+
+
+def clips_of_signer(root: str | os.PathLike, signer: str, metadata: str = "metadata.csv") -> dict[str, list[str]]:
+    """{gloss: [clip paths]} of one signer from `root/metadata.csv` (`file`, `label`, `signer` columns)."""
+    path = Path(root, metadata)
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("signer") == signer]
+    if not rows:
+        raise ValueError(f"{path}: no clips of signer {signer!r}")
+    clips: dict[str, list[str]] = {}
+    for row in rows:
+        clips.setdefault(row["label"], []).append(str(Path(root, row["file"])))
+    return clips
+
+
+def make_recording(
+    root: str | os.PathLike,
+    signer: str,
+    output: str | os.PathLike,
+    signs: int = 12,
+    pause_frames: tuple[int, int] = (5, 15),
+    pause: str = "missing",
+    seed: int = 0,
+) -> dict:
+    """Write `output` (.pose) and `output` with `.json` (ground truth) from `signs` clips of `signer`:
+    glosses taken in turn in a seeded order (every gloss of the signer appears), clips never reused."""
+    rng = np.random.default_rng(seed)
+    clips = {gloss: list(rng.permutation(files)) for gloss, files in sorted(clips_of_signer(root, signer).items())}
+    order = list(rng.permutation(sorted(clips)))
+    files, glosses = [], []
+    while len(files) < signs and any(clips.values()):
+        for gloss in order:
+            if clips[gloss] and len(files) < signs:
+                files.append(clips[gloss].pop())
+                glosses.append(gloss)
+        order = list(rng.permutation(order))
+    pose, placed = concatenate_clips(files, glosses, pause_frames, pause, seed)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "wb") as handle:
+        pose.write(handle)
+    truth = {
+        "recording": str(output),
+        "signer": signer,
+        "fps": float(pose.body.fps),
+        "frames": int(pose.body.data.shape[0]),
+        "glosses": sorted(set(glosses)),
+        "signs": [asdict(sign) for sign in placed],
+    }
+    output.with_suffix(".json").write_text(json.dumps(truth, indent=2), encoding="utf-8")
+    return truth
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("root", help="folder of .pose clips with metadata.csv (file,label,signer)")
+    parser.add_argument("--signer", required=True)
+    parser.add_argument("--signs", type=int, default=12, help="clips to concatenate")
+    parser.add_argument("--pause", choices=PAUSES, default="missing")
+    parser.add_argument("--pause-frames", type=int, nargs=2, default=(5, 15), metavar=("MIN", "MAX"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", required=True, help=".pose to write (ground truth: same name, .json)")
+    args = parser.parse_args(argv)
+    truth = make_recording(
+        args.root, args.signer, args.output, args.signs, tuple(args.pause_frames), args.pause, args.seed
+    )
+    print(
+        f"{args.output}: {len(truth['signs'])} signs, {truth['frames']} frames; truth in {Path(args.output).with_suffix('.json')}"
+    )
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["PlacedSign", "clips_of_signer", "concatenate_clips", "make_recording"]

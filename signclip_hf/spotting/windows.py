@@ -1,0 +1,174 @@
+"""Sliding windows over a long recording, normalized per window as the model expects, embedded in batches.
+
+The released SignCLIP normalizes every clip by its own shoulders (SPEC §1; pose-format `Pose.normalize`
+with `pose_normalization_info`), so a window cannot reuse features normalized over the whole recording. The
+shared work (reading the file, selecting the layout's keypoints) is done once per recording; each batch
+of windows of one size is then gathered and normalized at once with array operations, so memory is
+bounded by `batch_size × window` frames whatever the recording's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..modeling import (
+    KEYPOINT_LAYOUTS,
+    InvalidPoseError,
+    NonFinitePoseError,
+    SignCLIPFeatureExtractor,
+    mirror_features,
+    read_keypoints,
+    select_frame_indices,
+)
+from ..modeling.feature_extraction_signclip import HAND_POINTS, PoseInput, _describe
+
+
+class RecordingTooShortError(InvalidPoseError):
+    """A recording with fewer frames than the smallest window (nothing to slide over)."""
+
+
+@dataclass
+class Recording:
+    """A recording's layout keypoints, read once: `points` (T, K, 3), `observed` (T, K) bool, `fps`."""
+
+    name: str
+    points: np.ndarray
+    observed: np.ndarray
+    fps: float
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.points)
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps
+
+
+def read_recording(source: PoseInput, keypoint_layout: str = "holistic", name: str | None = None) -> Recording:
+    """Read a long `.pose` (path, bytes or `pose_format.Pose`) once; errors name the file and the problem."""
+    name = name or _describe(source)
+    points, confidence, fps = read_keypoints(source, keypoint_layout, name)
+    observed = confidence > 0
+    bad = observed & ~np.isfinite(points).all(axis=-1)
+    if bad.any():
+        frames = np.unique(np.nonzero(bad)[0])
+        raise NonFinitePoseError(
+            name, f"NaN or infinite coordinates on observed points in {len(frames)} frame(s), first frame {frames[0]}"
+        )
+    if not fps > 0 or not np.isfinite(fps):
+        raise InvalidPoseError(name, f"the header's frame rate is {fps}; times in seconds need fps > 0")
+    points[~observed] = 0  # in place (read_keypoints returns a fresh array): missing points hold no NaN
+    return Recording(name, points, observed, float(fps))
+
+
+def window_starts(num_frames: int, size: int, stride: int) -> np.ndarray:
+    """Start frames of the windows of `size` every `stride` frames; the last window ends at the last frame."""
+    if num_frames < size:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.arange(0, num_frames - size + 1, stride, dtype=np.int64)
+    return starts if starts[-1] == num_frames - size else np.append(starts, num_frames - size)
+
+
+def normalize_windows(
+    recording: Recording, starts: np.ndarray, size: int, feature_extractor: SignCLIPFeatureExtractor
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features of the windows `[start, start + size)`, each normalized on its own, as the feature extractor
+    does for a clip of exactly those frames (`keypoints_to_features`, the mirror option, the long-clip policy).
+
+    Normalization: minus the mean shoulder midpoint, divided by the mean shoulder distance, both over the
+    window's frames where both shoulders are seen. Returns (features (B, frames, 3K) float32, valid (B,)
+    bool): a window that the feature extractor would refuse (no frame with both shoulders, shoulders that
+    coincide, features overflowing float32) is invalid and its rows are 0.
+    """
+    layout = KEYPOINT_LAYOUTS[feature_extractor.keypoint_layout]
+    frames = starts[:, None] + np.arange(size)  # (B, L)
+    points, observed = recording.points[frames], recording.observed[frames]  # (B, L, K, 3), (B, L, K)
+    batch = len(starts)
+    keep = np.repeat(observed & layout.kept_points, 3, axis=-1)  # (B, L, 3K)
+    flat = points.reshape(batch, size, -1)
+    valid = np.ones(batch, dtype=bool)
+    if layout.shoulder_indices is None:
+        features = np.where(keep, flat, np.float32(0))
+    else:
+        right, left = layout.shoulder_indices
+        both = observed[..., right] & observed[..., left]  # (B, L)
+        right_xyz, left_xyz = points[:, :, right].astype(np.float64), points[:, :, left].astype(np.float64)
+        count = both.sum(axis=1)
+        center = ((right_xyz + left_xyz) / 2 * both[..., None]).sum(axis=1) / np.maximum(count, 1)[:, None]
+        distance = (np.sqrt(((right_xyz - left_xyz) ** 2).sum(axis=-1)) * both).sum(axis=1) / np.maximum(count, 1)
+        valid = (count > 0) & (distance > 0)
+        scale = (1 / np.where(valid, distance, 1)).astype(np.float32)
+        shift = np.tile(center.astype(np.float32), layout.num_points)  # (B, 3K)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflowing windows are made invalid just below
+            features = np.where(keep, (flat - shift[:, None]) * scale[:, None, None], np.float32(0))
+        valid &= np.isfinite(features.sum(axis=(1, 2), dtype=np.float64))
+        features[~valid] = 0
+    if feature_extractor.mirror_left_handed:
+        start = layout.flat_index("RIGHT_HAND_LANDMARKS", "WRIST") * 3
+        still = features[..., start : start + 3 * len(HAND_POINTS)].var(axis=1).max(axis=-1) == 0
+        if still.any():
+            mirrored = mirror_features(
+                features[still].reshape(-1, layout.feature_dim), feature_extractor.keypoint_layout
+            )
+            features[still] = mirrored.reshape(-1, size, layout.feature_dim)
+    kept = select_frame_indices(size, feature_extractor.max_frames, feature_extractor.long_clip_policy)
+    return (features if len(kept) == size else features[:, kept]), valid
+
+
+@dataclass
+class WindowBatch:
+    """Up to `batch_size` windows of one `size`: their `starts`, `features` (B, frames, D) and `valid` mask."""
+
+    size: int
+    starts: np.ndarray
+    features: np.ndarray
+    valid: np.ndarray
+
+
+def iter_window_batches(
+    recording: Recording,
+    sizes: Sequence[int],
+    stride: int,
+    feature_extractor: SignCLIPFeatureExtractor,
+    batch_size: int = 64,
+) -> Iterator[WindowBatch]:
+    """Windows grouped by size (one length per batch, so no padding), `batch_size` at a time.
+
+    Only one batch of windows exists at any time: memory does not grow with the recording's length.
+    """
+    for size in sizes:
+        starts = window_starts(recording.num_frames, size, stride)
+        for begin in range(0, len(starts), batch_size):
+            chunk = starts[begin : begin + batch_size]
+            features, valid = normalize_windows(recording, chunk, size, feature_extractor)
+            yield WindowBatch(size, chunk, features, valid)
+
+
+@torch.no_grad()
+def embed_batch(model, features: np.ndarray) -> torch.Tensor:
+    """(B, frames, D) equal-length windows -> (B, E) pose embeddings with `model.get_pose_features`."""
+    values = torch.from_numpy(np.ascontiguousarray(features)).to(next(model.parameters()).device)
+    mask = torch.ones(values.shape[:2], dtype=torch.long, device=values.device)
+    return model.get_pose_features(values, mask)
+
+
+def count_windows(num_frames: int, sizes: Sequence[int], stride: int) -> int:
+    return sum(len(window_starts(num_frames, size, stride)) for size in sizes)
+
+
+__all__ = [
+    "Recording",
+    "RecordingTooShortError",
+    "WindowBatch",
+    "count_windows",
+    "embed_batch",
+    "iter_window_batches",
+    "normalize_windows",
+    "read_recording",
+    "window_starts",
+]

@@ -1,0 +1,184 @@
+"""`signclip-hf video-to-pose IN_DIR OUT_DIR`: a folder of videos -> MediaPipe Holistic `.pose` files, at scale.
+
+Each video is extracted exactly as pose-format's `video_to_pose --format mediapipe` does it (see
+`modeling/video_signclip.py`) in parallel worker processes, with a progress bar. Finished files are kept
+and skipped on the next run (resume); each `.pose` is written to a scratch name and renamed when complete,
+so an interrupted run never leaves a half-written file that looks valid. Unreadable videos (not a video,
+no frames, no person, too long) are reported with the file name and the reason; the others go on.
+Also: `extract_to_cache` (used by `build-dataset` on videos) and `render_features`, which draws the
+model's input array (frames, 203, 3) / (frames, 609) as a skeleton GIF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .modeling import KEYPOINT_LAYOUTS
+from .modeling.video_signclip import VIDEO_EXTENSIONS, InvalidVideoError, VideoConfig, cached_pose_path, write_pose
+
+ERRORS_FILE = "video_errors.tsv"
+
+
+@dataclass
+class VideoReport:
+    """What a conversion did: files written, already there (resume), and failures with their reason."""
+
+    converted: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = [
+            f"converted {len(self.converted)} video(s) in {self.seconds:.1f}s, "
+            f"{len(self.existing)} already done, {len(self.failed)} failed" + (":" if self.failed else "")
+        ]
+        lines.extend(f"  {video}: {reason}" for video, reason in sorted(self.failed.items()))
+        return "\n".join(lines)
+
+
+def find_videos(root: str | os.PathLike) -> list[Path]:
+    """Video files under `root` (recursively, by extension), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: not a folder")
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+
+
+def _job(video: str, output: str | None, config: VideoConfig) -> str | None:
+    """One video in a worker: None on success, else the reason it failed (one line)."""
+    try:
+        if output is None:
+            cached_pose_path(video, config)
+        else:
+            write_pose(video, output, config)
+    except InvalidVideoError as error:
+        return f"{type(error).__name__}: {error.problem}"
+    except OSError as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def _run(jobs: Sequence[tuple[str, str | None]], config: VideoConfig, num_proc: int, desc: str) -> dict[str, str]:
+    """Run the jobs (in `num_proc` processes when > 1) with a progress bar; returns failures."""
+    failed: dict[str, str] = {}
+    progress = tqdm(total=len(jobs), unit=" videos", desc=desc)
+    with progress:
+        if num_proc <= 1 or len(jobs) <= 1:
+            for video, output in jobs:
+                reason = _job(video, output, config)
+                if reason is not None:
+                    failed[video] = reason
+                progress.update()
+            return failed
+        # fork is cheap (no re-import) but unsafe once MediaPipe's threads run in this process
+        context = multiprocessing.get_context("spawn" if "mediapipe" in sys.modules else "fork")
+        with ProcessPoolExecutor(min(num_proc, len(jobs)), mp_context=context) as pool:
+            futures = {pool.submit(_job, video, output, config): video for video, output in jobs}
+            for future in as_completed(futures):
+                reason = future.result()
+                if reason is not None:
+                    failed[futures[future]] = reason
+                progress.update()
+    return failed
+
+
+def convert_folder(
+    input_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    num_proc: int = 1,
+    max_seconds: float | None = None,
+) -> VideoReport:
+    """Every video under `input_dir` -> `output_dir/<same relative path>.pose`, skipping finished ones.
+
+    Failures are also written to `output_dir/video_errors.tsv` (file, reason).
+    """
+    start = time.perf_counter()
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    report = VideoReport()
+    jobs = []
+    for video in find_videos(input_dir):
+        target = output_dir / video.relative_to(input_dir).with_suffix(".pose")
+        if target.is_file():
+            report.existing.append(os.fspath(video))
+        else:
+            jobs.append((os.fspath(video), os.fspath(target)))
+    config = VideoConfig(max_seconds=max_seconds, cache_dir=None)
+    report.failed = _run(jobs, config, num_proc, "Extracting poses (MediaPipe Holistic)")
+    report.converted = [video for video, _ in jobs if video not in report.failed]
+    output_dir.mkdir(parents=True, exist_ok=True)
+    errors = output_dir / ERRORS_FILE
+    if report.failed:
+        errors.write_text("".join(f"{v}\t{r}\n" for v, r in sorted(report.failed.items())), encoding="utf-8")
+    elif errors.exists():
+        errors.unlink()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def extract_to_cache(videos: Sequence[str | os.PathLike], num_proc: int = 1, config: VideoConfig | None = None):
+    """Fill the pose cache for `videos` in parallel (build-dataset then reads each from the cache)."""
+    config = config or VideoConfig()
+    if config.cache_dir is None:
+        raise ValueError("extracting a folder of videos needs the pose cache: set SIGNCLIP_HF_POSE_CACHE to a folder")
+    return _run([(os.fspath(v), None) for v in videos], config, num_proc, "Extracting poses (MediaPipe Holistic)")
+
+
+def features_to_pose(features: np.ndarray, keypoint_layout: str = "holistic", fps: float = 25.0, size: int = 512):
+    """The model's input array ((frames, K, 3) or (frames, 3K), shoulder-normalized) -> a drawable `Pose`.
+
+    Points are scaled to fit a `size` x `size` canvas; all-zero points (missing or hidden) are not drawn.
+    """
+    from pose_format import Pose
+    from pose_format.numpy import NumPyPoseBody
+    from pose_format.pose_header import PoseHeader, PoseHeaderDimensions
+    from pose_format.utils.holistic import formatted_holistic_pose, holistic_hand_component
+
+    layout = KEYPOINT_LAYOUTS[keypoint_layout]
+    points = np.asarray(features, dtype=np.float32).reshape(len(features), layout.num_points, 3)
+    seen = np.isfinite(points).all(-1) & (points != 0).any(-1)
+    if not seen.any():
+        raise ValueError("no point is observed in any frame: nothing to draw")
+    xy = points[..., :2][seen]
+    low, high = xy.min(0), xy.max(0)
+    scale = 0.9 * size / max(float((high - low).max()), 1e-6)
+    pixels = points.copy()
+    pixels[..., :2] = (points[..., :2] - (low + high) / 2) * scale + size / 2
+    if keypoint_layout == "holistic":
+        components = formatted_holistic_pose(size, size).header.components
+    else:
+        components = [holistic_hand_component(name) for name, _ in layout.components]
+    header = PoseHeader(0.2, PoseHeaderDimensions(size, size, 0), components)
+    body = NumPyPoseBody(fps, np.where(seen[..., None], pixels, 0)[:, None], seen[:, None].astype(np.float32))
+    return Pose(header, body)
+
+
+def render_features(features: np.ndarray, output_path: str | os.PathLike, keypoint_layout: str = "holistic", **kwargs):
+    """Draw the model's input array as an animated skeleton (see `render.render_pose` for the options)."""
+    from .render import render_pose
+
+    return render_pose(features_to_pose(features, keypoint_layout), output_path, **kwargs)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input_dir", help="folder of videos (searched recursively)")
+    parser.add_argument("output_dir", help="folder for the .pose files (same relative paths)")
+    parser.add_argument("--num-proc", type=int, default=1, help="worker processes (MediaPipe uses ~1 core each)")
+    parser.add_argument("--max-seconds", type=float, default=None, help="report videos longer than this as failed")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = convert_folder(args.input_dir, args.output_dir, num_proc=args.num_proc, max_seconds=args.max_seconds)
+    print(report.summary())
+    return 1 if report.failed else 0
