@@ -1,4 +1,4 @@
-"""Pose dataset benchmark on ../shared/data/gestures (1,690 real clips): the issue-3 targets.
+"""Pose dataset benchmark on ../shared/data/gestures (1,690 real clips): build throughput, memory flatness and read throughput.
 
 - build throughput (clips/s) and peak RSS for 10% vs 100% of the clips (and 300%: every clip thrice),
   each build in its own subprocess (peak RSS = max of the process's and its pool workers' `ru_maxrss`;

@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--size", choices=["released", "tiny"], default="released")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--dtypes", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"])
     parser.add_argument("--step-memory", type=int, choices=[0, 1], help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
     cpu = torch.device("cpu")
@@ -83,8 +84,10 @@ def main() -> None:
         print(json.dumps({"mib": step_memory(args.size, lengths, args.batch_size, bool(args.step_memory))}))
         return
     difference = loss_difference(args.size, lengths, args.batch_size)
-    peak = {dtype: matmul_peak(cpu, dtype, 2048) for dtype in (torch.float32, torch.bfloat16)}
-    for dtype, label in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    peak = {dtypes[label]: matmul_peak(cpu, dtypes[label], 2048) for label in args.dtypes}
+    for label in args.dtypes:
+        dtype = dtypes[label]
         schemes = (
             Scheme(f"ours ({label}, SDPA, length-grouped)", dtype, OURS.attention, OURS.pad_to),
             Scheme(f"original ({label}, eager, pad-to-256)", dtype, ORIGINAL.attention, ORIGINAL.pad_to),

@@ -503,6 +503,43 @@ def keypoints_to_features(
     return _finite(np.where(keep, normalized, np.float32(0)), points, observed, name)
 
 
+def batch_keypoints_to_features(
+    clips: Sequence[tuple[np.ndarray, np.ndarray, str]], layout_name: str = "holistic"
+) -> list[np.ndarray]:
+    """`keypoints_to_features` for many (points, confidence, name) clips with one set of numpy calls.
+
+    The same normalization per clip (segment sums over the concatenated frames); a clip that would be
+    refused sends the whole batch through the per-clip function, which raises its specific error.
+    """
+    layout = KEYPOINT_LAYOUTS[layout_name]
+    one_at_a_time = lambda: [keypoints_to_features(p, c, layout_name, n) for p, c, n in clips]  # noqa: E731
+    shape = (layout.num_points, 3)
+    if layout.shoulder_indices is None or any(p.ndim != 3 or p.shape[1:] != shape or not len(p) for p, _, _ in clips):
+        return one_at_a_time()
+    lengths = np.array([len(p) for p, _, _ in clips])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    points = np.concatenate([p for p, _, _ in clips])
+    observed = np.concatenate([c for _, c, _ in clips]) > 0
+    right, left = layout.shoulder_indices
+    both = observed[:, right] & observed[:, left]
+    right_xyz, left_xyz = points[:, right].astype(np.float64), points[:, left].astype(np.float64)
+    count = np.add.reduceat(both, starts)
+    with np.errstate(invalid="ignore"):  # non-finite shoulders: the per-clip function says why
+        center = np.add.reduceat(np.where(both[:, None], (right_xyz + left_xyz) / 2, 0), starts) / np.maximum(count, 1)[:, None]
+        distance = np.add.reduceat(np.where(both, np.sqrt(((right_xyz - left_xyz) ** 2).sum(axis=-1)), 0), starts)
+        distance = distance / np.maximum(count, 1)
+    if not ((count > 0) & (distance > 0)).all():
+        return one_at_a_time()
+    shift = np.repeat(np.tile(center.astype(np.float32), layout.num_points), lengths, axis=0)
+    scale = np.repeat((1 / distance).astype(np.float32), lengths)[:, None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        normalized = (points.reshape(len(points), -1) - shift) * scale
+    features = np.where(np.repeat(observed & layout.kept_points, 3, axis=1), normalized, np.float32(0))
+    if not np.isfinite(np.add.reduce(features, axis=None)):
+        return one_at_a_time()
+    return np.split(features, starts[1:])
+
+
 def _finite(features: np.ndarray, points: np.ndarray, observed: np.ndarray, name: str) -> np.ndarray:
     """The features, after one cheap check that they are finite (a sum is non-finite if any term is)."""
     if not np.isfinite(np.add.reduce(features, axis=None)) and not np.isfinite(features).all():
@@ -583,6 +620,10 @@ class SignCLIPFeatureExtractor(FeatureExtractionMixin):
 
     def extract(self, pose: PoseInput, name: str | None = None) -> np.ndarray:
         """One clip -> (frames, features), before the long-clip policy."""
+        return self.features_from_keypoints(*self.keypoints(pose, name))
+
+    def keypoints(self, pose: PoseInput, name: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+        """One input (pose file, bytes, `Pose`, array or video) -> (points, confidence, name) of the layout."""
         from .video_signclip import as_pose_source, describe_video, is_video  # sibling that imports this one
 
         if is_video(pose):  # a video path, container bytes or (frames, H, W, 3) uint8 frames -> its cached pose
@@ -590,16 +631,17 @@ class SignCLIPFeatureExtractor(FeatureExtractionMixin):
             pose = as_pose_source(pose, name)
         name = name or _describe(pose)
         if isinstance(pose, np.ndarray):
-            points, confidence = array_to_keypoints(pose, name)
-        else:
-            points, confidence, _ = read_keypoints(pose, self.keypoint_layout, name)
-        return self.features_from_keypoints(points, confidence, name)
+            return (*array_to_keypoints(pose, name), name)
+        points, confidence, _ = read_keypoints(pose, self.keypoint_layout, name)
+        return points, confidence, name
 
     def features_from_keypoints(self, points: np.ndarray, confidence: np.ndarray, name: str = "<array>") -> np.ndarray:
         """Raw keypoints (as stored in a dataset) -> (frames, features), with the test-time mirror option."""
-        features = keypoints_to_features(points, confidence, self.keypoint_layout, name)
+        return self._mirror_left_handed(keypoints_to_features(points, confidence, self.keypoint_layout, name))
+
+    def _mirror_left_handed(self, features: np.ndarray) -> np.ndarray:
         if self.mirror_left_handed and self._right_hand_still(features):
-            features = mirror_features(features, self.keypoint_layout)
+            return mirror_features(features, self.keypoint_layout)
         return features
 
     def _right_hand_still(self, features: np.ndarray) -> bool:
@@ -608,6 +650,8 @@ class SignCLIPFeatureExtractor(FeatureExtractionMixin):
         return bool(features[:, start : start + 3 * len(HAND_POINTS)].var(axis=0).max() == 0)
 
     def fit_length(self, features: np.ndarray) -> np.ndarray:
+        if len(features) <= self.max_frames:
+            return features
         return features[select_frame_indices(len(features), self.max_frames, self.long_clip_policy)]
 
     def pad(self, clips: Sequence[np.ndarray], return_tensors: str | None = None) -> BatchFeature:
@@ -616,8 +660,9 @@ class SignCLIPFeatureExtractor(FeatureExtractionMixin):
         lengths = np.array([len(c) for c in clips])
         width = self.max_frames if self.padding == "max_length" else int(lengths.max())
         values = np.zeros((len(clips), width, clips[0].shape[-1]), dtype=np.float32)
+        for row, clip in enumerate(clips):  # one contiguous copy per clip (a boolean-mask scatter is 3x slower)
+            values[row, : len(clip)] = clip
         mask = np.arange(width)[None, :] < lengths[:, None]
-        values[mask] = np.concatenate(clips)
         return BatchFeature(
             {"pose_values": values, "pose_attention_mask": mask.astype(np.int64)}, tensor_type=return_tensors
         )
@@ -629,7 +674,9 @@ class SignCLIPFeatureExtractor(FeatureExtractionMixin):
             poses = [poses]
         if len(poses) == 0:
             raise ValueError("no poses given")
-        return self.pad([self.extract(pose) for pose in poses], return_tensors=return_tensors)
+        keypoints = [self.keypoints(pose) for pose in poses]
+        clips = batch_keypoints_to_features(keypoints, self.keypoint_layout)
+        return self.pad([self._mirror_left_handed(clip) for clip in clips], return_tensors=return_tensors)
 
 
 __all__ = [
@@ -644,6 +691,7 @@ __all__ = [
     "DegeneratePoseError",
     "read_keypoints",
     "keypoints_to_features",
+    "batch_keypoints_to_features",
     "array_to_keypoints",
     "mirror_features",
 ]

@@ -230,3 +230,29 @@ def test_left_handed_mirror_option():
     np.testing.assert_allclose(mirrored[:, right_hand_slice, 0], -plain[:, left_hand, 0])
     np.testing.assert_allclose(mirrored[:, right_hand_slice, 1:], plain[:, left_hand, 1:])
     assert np.all(mirrored[:, left_hand] == 0)
+
+
+def test_batched_features_equal_one_clip_at_a_time(extractor, tmp_path):
+    """The feature extractor on a list normalizes all clips in one pass: same numbers as `extract` per clip,
+    and a clip it must refuse still raises its own error naming the file."""
+    pose = load(HOUSE_POSE)
+    right = pose.header.components[0].points.index("RIGHT_SHOULDER")
+    pose.body.confidence[5:15, 0, right] = 0  # frames with a missing shoulder are skipped by the normalization
+    clips = [
+        HOUSE_POSE,
+        to_bytes(pose),
+        GESTURES_DIR / "signer07" / "hello" / "030.pose",
+        GESTURES_DIR / "signer12" / "i_love_you" / "003.pose",
+    ]
+    for size in (1, 2, 3, 4):
+        batch = extractor(clips[:size])
+        lengths = batch["pose_attention_mask"].sum(axis=1)
+        for values, length, clip in zip(batch["pose_values"], lengths, clips):
+            np.testing.assert_allclose(values[:length], extractor.extract(clip), atol=1e-6)
+            assert not values[length:].any()
+    no_shoulders = load(HOUSE_POSE)
+    no_shoulders.body.confidence[:, 0, no_shoulders.header.components[0].points.index("LEFT_SHOULDER")] = 0
+    path = tmp_path / "noshoulders.pose"
+    path.write_bytes(to_bytes(no_shoulders))
+    with pytest.raises(DegeneratePoseError, match="noshoulders.pose: no frame has both shoulders"):
+        extractor([HOUSE_POSE, path])

@@ -25,6 +25,7 @@ from .windows import (
     embed_batch,
     iter_window_batches,
     read_recording,
+    release_freed_memory,
 )
 
 
@@ -206,6 +207,7 @@ def _score_windows(model, feature_extractor, recording: Recording, text_embeds, 
             starts[batch.size].append(batch.starts[batch.valid])
             scores[batch.size].append(batch_scores)
             skipped += int((~batch.valid).sum())
+            release_freed_memory()
     curves = [
         ScoreCurve(size, np.concatenate(starts[size]), np.concatenate(scores[size])) for size in sizes if starts[size]
     ]

@@ -26,16 +26,7 @@ import statistics
 import datasets
 import evaluate
 import numpy as np
-
-_CITATION = """\
-@inproceedings{jiang-etal-2024-signclip,
-    title = "{S}ign{CLIP}: Connecting Text and Sign Language by Contrastive Learning",
-    author = "Jiang, Zifan and Sant, Gerard and Moryossef, Amit and M{\\"u}ller, Mathias and
-              Sennrich, Rico and Ebling, Sarah",
-    booktitle = "Proceedings of EMNLP 2024",
-    year = "2024",
-}
-"""
+from signclip_hf.cards import CITATION as _CITATION  # one home for the paper's BibTeX
 
 _KWARGS_DESCRIPTION = """
 Args:
