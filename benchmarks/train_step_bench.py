@@ -28,7 +28,8 @@ from signclip_hf.modeling import signclip_loss
 
 def loss_difference(size: str, lengths, batch_size: int) -> float:
     """|loss(ours) - loss(original)| on one batch of the same clips, fp32."""
-    ours, original = build_model(size, "sdpa", torch.device("cpu")), build_model(size, "eager", torch.device("cpu"))
+    ours = build_model(size, "sdpa", torch.device("cpu")).eval()  # no dropout: the same function on both sides
+    original = build_model(size, "eager", torch.device("cpu")).eval()
     original.load_state_dict(ours.state_dict())
     values, mask, input_ids = make_batches(lengths[:batch_size], batch_size, 256, torch.device("cpu"))[0]
     width = int(mask.sum(1).max())
