@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import report
+from common import proc_status_mb, report
 from signclip_hf.modeling import KEYPOINT_LAYOUTS
 
 from signclip_hf.build import ModelSpec, build_model, build_processor
@@ -42,14 +42,6 @@ def timed(function, repeats: int) -> list[float]:
         function()
         times.append(time.perf_counter() - start)
     return times
-
-
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM of a running process (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def measure_requests(client, repeats: int) -> dict:
@@ -97,7 +89,7 @@ def main() -> None:
                              "baseline": "import gradio+transformers+torch", "baseline s": import_seconds})  # fmt: skip
                 if extra:
                     requests = measure_requests(Client(app.url, verbose=False), args.repeats)
-                    requests["server_rss"] = peak_rss_mb(app.process.pid)
+                    requests["server_rss"] = proc_status_mb("VmHWM", app.process.pid)
         first, again, dgs_first = requests["first"], requests["again"], requests["dgs_first"]
         search_first, search_again, server_rss = (
             requests["search_first"],

@@ -52,6 +52,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def proc_status_mb(field: str, pid: int | str = "self") -> float:
+    """`VmRSS` / `VmHWM` of a process in MiB (Linux). VmHWM is the process's own peak: `ru_maxrss` of a
+    child started by exec also carries its parent's earlier peak."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/{pid}/status")
+
+
 def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
 

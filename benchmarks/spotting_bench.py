@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import gesture_files, peak_rss_mb, report
+from common import gesture_files, proc_status_mb, report
 
 WINDOWS = (16, 32, 48)
 STRIDE = 4
@@ -74,7 +74,7 @@ def worker(args: argparse.Namespace) -> None:
                   SpottingConfig(windows=WINDOWS, stride=STRIDE, batch_size=args.batch_size), progress=False)  # fmt: skip
     seconds = time.perf_counter() - started
     windows = sum(len(c.starts) for c in result.curves) + result.skipped_windows
-    print(json.dumps({"seconds": seconds, "windows": windows, "frames": result.num_frames, "peak_rss_mb": peak_rss_mb(),
+    print(json.dumps({"seconds": seconds, "windows": windows, "frames": result.num_frames, "peak_rss_mb": proc_status_mb("VmHWM"),
                       "detections": len(result.detections)}))  # fmt: skip
 
 

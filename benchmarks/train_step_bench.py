@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from common import report, stsl_like_lengths
+from common import proc_status_mb, report, stsl_like_lengths
 from gpu_bench import ORIGINAL, OURS, Scheme, build_model, make_batches, matmul_peak, train_rows
 from signclip_hf.modeling import signclip_loss
 
@@ -41,14 +41,6 @@ def loss_difference(size: str, lengths, batch_size: int) -> float:
     return float((padded - trimmed).abs())
 
 
-def resident_mb(field: str) -> float:
-    """VmRSS / VmHWM of this process in MiB (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def step_memory(size: str, lengths, batch_size: int, checkpointing: bool) -> float:
     """Peak RSS growth (MiB) of one fp32 training step (forward + backward), optionally with checkpointing."""
     model = build_model(size, "sdpa", torch.device("cpu"))
@@ -56,9 +48,9 @@ def step_memory(size: str, lengths, batch_size: int, checkpointing: bool) -> flo
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     values, mask, input_ids = make_batches(lengths[:batch_size], batch_size, None, torch.device("cpu"))[0]
     Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark to the current RSS
-    before = resident_mb("VmRSS")
+    before = proc_status_mb("VmRSS")
     signclip_loss(model(input_ids=input_ids, pose_values=values, pose_attention_mask=mask).logits_per_pose).backward()
-    return resident_mb("VmHWM") - before
+    return proc_status_mb("VmHWM") - before
 
 
 def checkpointing_rows(size: str, batch_size: int) -> list[dict]:

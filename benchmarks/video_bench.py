@@ -112,13 +112,13 @@ def peak_rss(minutes: float, work: Path) -> dict:
     video = looped_video(work / f"long{minutes:g}.mp4", round(minutes * 60 * 29.92), (1280, 720))
     script = (
         "import time\n"
+        "from common import proc_status_mb\n"
         "from signclip_hf.modeling.video_signclip import VideoConfig, write_pose\n"
         "start = time.perf_counter()\n"
         f"write_pose({str(video)!r}, {str(work / 'long.pose')!r}, VideoConfig(cache_dir=None))\n"
-        "peak = int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) / 1024\n"
-        "print(peak, time.perf_counter() - start)\n"
+        "print(proc_status_mb('VmHWM'), time.perf_counter() - start)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True, cwd=Path(__file__).parent)
     rss, seconds = map(float, done.stdout.split()[-2:])
     frames = round(minutes * 60 * 29.92)
     video.unlink()

@@ -13,6 +13,7 @@ loads without them; video input then asks for `pip install "signclip-hf[video]"`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -142,16 +143,21 @@ def video_to_pose(source: Any, config: VideoConfig | None = None, name: str | No
     return Pose.read(pose if isinstance(pose, bytes) else Path(pose).read_bytes())
 
 
-def content_key(source: Any, config: VideoConfig) -> str:
-    """sha256 of the video's bytes (or frames) and of everything that changes the extracted pose."""
+@functools.lru_cache(maxsize=1)
+def _extractor_versions() -> list[str]:
+    """mediapipe and pose-format versions (part of the cache key); looked up once per process."""
     from importlib.metadata import PackageNotFoundError, version
 
-    digest = hashlib.sha256()
     try:
-        versions = [version("mediapipe"), version("pose-format")]
+        return [version("mediapipe"), version("pose-format")]
     except PackageNotFoundError:
         raise ImportError(INSTALL_HINT) from None
-    settings = {"v": _FORMAT_VERSION, "holistic": HOLISTIC_SETTINGS, "versions": versions}
+
+
+def content_key(source: Any, config: VideoConfig) -> str:
+    """sha256 of the video's bytes (or frames) and of everything that changes the extracted pose."""
+    digest = hashlib.sha256()
+    settings = {"v": _FORMAT_VERSION, "holistic": HOLISTIC_SETTINGS, "versions": _extractor_versions()}
     if isinstance(source, np.ndarray):
         settings.update(shape=source.shape, fps=config.array_fps)
     digest.update(json.dumps(settings, sort_keys=True).encode())

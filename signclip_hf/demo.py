@@ -96,7 +96,8 @@ def finetune_islr(config: DemoConfig, model_dir: Path, train, test) -> dict:
 def run_demo(config: DemoConfig) -> dict:
     started = time.perf_counter()
     output = Path(config.output)
-    final = pretrain(pretrain_config(config))
+    pretraining = pretrain_config(config)
+    final = pretrain(pretraining)
     model = AutoModel.from_pretrained(final).eval()
     processor = AutoProcessor.from_pretrained(final)
     dataset = load_saved(output / "pretrain" / "dataset")
@@ -111,7 +112,7 @@ def run_demo(config: DemoConfig) -> dict:
     }
     if config.finetune_epochs:
         summary["results"]["fine-tuned"] = finetune_islr(config, final, dataset["train"], dataset["test"])
-    data_root = pretrain_config(config).data.resolved_pose_root()
+    data_root = pretraining.data.resolved_pose_root()
     summary["gifs"] = render_examples(results["zero-shot"], dataset["test"], data_root, output / "plots")
     summary["seconds"] = time.perf_counter() - started
     (output / "results.json").write_text(json.dumps(summary, indent=2))

@@ -31,6 +31,7 @@ from ..metrics import load_metric
 from ..modeling import SignCLIPForVideoClassification, SignCLIPModel, SignCLIPProcessor
 from ..pipeline import save_for_pipeline
 from .embed import embed_texts
+from .score import score_scale
 from .protocols import class_prompts, known_labels_only
 
 logger = logging.get_logger(__name__)
@@ -120,7 +121,7 @@ def classifier_from_signclip(
     classifier.pose_model.load_state_dict(model.pose_model.state_dict())
     if model.pose_projection is not None:
         classifier.pose_projection.load_state_dict(model.pose_projection.state_dict())
-    scale = float(model.logit_scale.exp()) if model.logit_scale is not None else 1.0
+    scale = score_scale(model)
     text_embeds = torch.from_numpy(embed_texts(model, processor, list(prompts)))
     classifier.init_classifier_from_text_embeds(text_embeds.to(classifier.classifier.weight.dtype), scale)
     return classifier

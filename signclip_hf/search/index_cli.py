@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from transformers import AutoModel, AutoProcessor
 
+    from ..build import check_model_path
     from ..data.build import load_saved
 
     started = time.perf_counter()
@@ -40,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
         ef_construction=args.ef_construction,
         ef_search=args.ef_search,
     )
-    model = AutoModel.from_pretrained(args.model).eval()
-    processor = AutoProcessor.from_pretrained(args.model)
+    model_path = check_model_path(args.model)
+    model = AutoModel.from_pretrained(model_path).eval()
+    processor = AutoProcessor.from_pretrained(model_path)
     index = SignIndex.build(
         model,
         processor,

@@ -25,12 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from transformers import AutoModel, AutoProcessor
 
+    from ..build import check_model_path
+
     model_name = args.model
     if model_name is None:
         metadata = Path(args.index) / METADATA_FILE
         if not metadata.is_file():
             raise FileNotFoundError(f"{args.index}: not a SignCLIP index (no {METADATA_FILE})")
         model_name = json.loads(metadata.read_text())["model"]
+    model_name = check_model_path(model_name)
     model = AutoModel.from_pretrained(model_name).eval()
     processor = AutoProcessor.from_pretrained(model_name)
     index = SignIndex.load(args.index, model, processor, model_name=model_name)

@@ -16,10 +16,7 @@ from .spot import Segment, SpottingResult
 
 
 def write_json(result: SpottingResult, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
-    return path
+    return _write_text(path, json.dumps(result.to_dict(), indent=2))
 
 
 def _lanes(detections: Sequence[Detection]) -> list[list[Detection]]:

@@ -8,6 +8,7 @@ released), giving per-query score curves over time; their peaks become detection
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -124,7 +125,7 @@ def make_prompts(queries: Sequence[str], spoken_language: str = "en", sign_langu
     blank = [i for i, q in enumerate(queries) if not isinstance(q, str) or not q.strip()]
     if blank:
         raise ValueError(f"query {blank[0]} is blank: every query needs some text")
-    repeated = sorted({q.strip() for q in queries if [x.strip() for x in queries].count(q.strip()) > 1})
+    repeated = sorted(q for q, count in Counter(q.strip() for q in queries).items() if count > 1)
     if repeated:
         raise ValueError(f"query {repeated[0]!r} is given more than once")
     return [format_prompt(q.strip(), spoken_language, sign_language) for q in queries]
@@ -148,6 +149,7 @@ def spot(
     """
     config = config or SpottingConfig()
     prompts = make_prompts(queries, config.spoken_language, config.sign_language)
+    names = [q.strip() for q in queries]
     feature_extractor = processor.feature_extractor
     if not isinstance(recording, Recording):
         recording = read_recording(recording, feature_extractor.keypoint_layout)
@@ -165,12 +167,12 @@ def spot(
         recording=recording.name,
         fps=recording.fps,
         num_frames=recording.num_frames,
-        queries=[q.strip() for q in queries],
+        queries=names,
         prompts=prompts,
         curves=curves,
         detections=find_detections(
             curves,
-            [q.strip() for q in queries],
+            names,
             recording.fps,
             config.top_k,
             config.threshold,

@@ -21,13 +21,12 @@ import torch
 from ..modeling import (
     KEYPOINT_LAYOUTS,
     InvalidPoseError,
-    NonFinitePoseError,
     SignCLIPFeatureExtractor,
     mirror_features,
     read_keypoints,
     select_frame_indices,
 )
-from ..modeling.feature_extraction_signclip import HAND_POINTS, PoseInput, _describe
+from ..modeling.feature_extraction_signclip import HAND_POINTS, PoseInput, _describe, _refuse_non_finite
 
 
 class RecordingTooShortError(InvalidPoseError):
@@ -57,12 +56,8 @@ def read_recording(source: PoseInput, keypoint_layout: str = "holistic", name: s
     name = name or _describe(source)
     points, confidence, fps = read_keypoints(source, keypoint_layout, name)
     observed = confidence > 0
-    bad = observed & ~np.isfinite(points).all(axis=-1)
-    if bad.any():
-        frames = np.unique(np.nonzero(bad)[0])
-        raise NonFinitePoseError(
-            name, f"NaN or infinite coordinates on observed points in {len(frames)} frame(s), first frame {frames[0]}"
-        )
+    if not np.isfinite(points[observed]).all():
+        _refuse_non_finite(points, observed, name)
     if not fps > 0 or not np.isfinite(fps):
         raise InvalidPoseError(name, f"the header's frame rate is {fps}; times in seconds need fps > 0")
     points[~observed] = 0  # in place (read_keypoints returns a fresh array): missing points hold no NaN

@@ -8,7 +8,7 @@ import torch
 from transformers import AutoTokenizer
 
 from ..build import default_text_model
-from ..modeling import SignCLIPConfig, SignCLIPFeatureExtractor, SignCLIPModel, SignCLIPProcessor
+from ..modeling import SignCLIPConfig, SignCLIPFeatureExtractor, SignCLIPModel, SignCLIPProcessor, format_prompt
 
 
 def tiny_config(hidden_size: int = 32, layers: int = 1, **overrides) -> SignCLIPConfig:
@@ -46,7 +46,7 @@ def train_on_glosses(
     pose -> text direction over the distinct gloss prompts (`"<en> <ase> {gloss}"`), each clip's own gloss
     being the target. For tests of metrics and search on real clips."""
     names = sorted(set(glosses))
-    inputs = processor(text=[f"<en> <ase> {name}" for name in names], poses=poses, return_tensors="pt")
+    inputs = processor(text=[format_prompt(name) for name in names], poses=poses, return_tensors="pt")
     targets = torch.tensor([names.index(gloss) for gloss in glosses])
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     threads = torch.get_num_threads()
