@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import proc_status_mb, report
+from common import best_time, proc_status_mb, report, timed
 from signclip_hf.modeling import KEYPOINT_LAYOUTS
 
 from signclip_hf.build import ModelSpec, build_model, build_processor
@@ -35,15 +35,6 @@ from signclip_hf.testing.launch import free_port
 CANDIDATES = "house, sun, car, tree, book, water, hello, thank you"
 
 
-def timed(function, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def measure_requests(client, repeats: int) -> dict:
     """Latencies (s) of the two tabs through gradio_client, first (renders) and repeated (renders cached)."""
     from gradio_client import handle_file
@@ -55,11 +46,11 @@ def measure_requests(client, repeats: int) -> dict:
         return client.predict("hello", "en", "ase", 6, api_name="/search")
 
     return {
-        "first": timed(lambda: recognize(HOUSE_POSE), 1)[0],
-        "again": timed(lambda: recognize(HOUSE_POSE), repeats),
-        "search_first": timed(search, 1)[0],
-        "search_again": timed(search, repeats),
-        "dgs_first": timed(lambda: recognize(SAMPLE_DIR / "signs" / "dgs-HOUSE1A.pose"), 1)[0],
+        "first": timed(lambda: recognize(HOUSE_POSE))[0],
+        "again": [timed(lambda: recognize(HOUSE_POSE))[0] for _ in range(repeats)],
+        "search_first": timed(search)[0],
+        "search_again": [timed(search)[0] for _ in range(repeats)],
+        "dgs_first": timed(lambda: recognize(SAMPLE_DIR / "signs" / "dgs-HOUSE1A.pose"))[0],
     }
 
 
@@ -99,9 +90,9 @@ def main() -> None:
 
         pipe = pipeline(model=str(model_dir), trust_remote_code=True)
         labels = [label.strip() for label in CANDIDATES.split(",")]
-        pipeline_alone = min(timed(lambda: pipe(str(HOUSE_POSE), candidate_labels=labels), args.repeats + 1)[1:])
+        pipeline_alone = best_time(lambda: pipe(str(HOUSE_POSE), candidate_labels=labels), repeats=args.repeats)
         shown = layout_pose(HOUSE_POSE, KEYPOINT_LAYOUTS["holistic"].components)  # what the app draws
-        render_alone = min(timed(lambda: render_pose(shown, Path(folder, "house.gif")), 2))
+        render_alone = best_time(lambda: render_pose(shown, Path(folder, "house.gif")), repeats=2, warmup=0)
         rows += [
             {"measure": "recognize house.pose (73 frames), first", "seconds": first,
              "baseline": "pipeline + render_pose in-process", "baseline s": pipeline_alone + render_alone},

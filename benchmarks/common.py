@@ -7,20 +7,28 @@ import platform
 import resource
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
 
+T = TypeVar("T")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_GESTURES = SHARED_DATA / "gestures"
+
+
+def gestures_root() -> tuple[Path, str]:
+    """(folder, description) of the 1,690 real gesture clips of ../shared/data, or of the bundled 120."""
+    from signclip_hf.sample_data import GESTURES_DIR
+
+    if SHARED_GESTURES.is_dir():
+        return SHARED_GESTURES, "shared gestures"
+    return GESTURES_DIR, "bundled sample"
 
 
 def gesture_files(limit: int | None = None) -> list[Path]:
-    """The 1,690 real gesture clips of ../shared/data, or the bundled 120 when it is absent."""
-    from signclip_hf.sample_data import GESTURES_DIR
-
-    root = SHARED_DATA / "gestures" if (SHARED_DATA / "gestures").is_dir() else GESTURES_DIR
-    return sorted(root.rglob("*.pose"))[:limit]
+    """The gesture clips of `gestures_root()`, sorted; the first `limit` when given."""
+    return sorted(gestures_root()[0].rglob("*.pose"))[:limit]
 
 
 def stsl_like_lengths(count: int, seed: int = 0) -> np.ndarray:
@@ -28,16 +36,21 @@ def stsl_like_lengths(count: int, seed: int = 0) -> np.ndarray:
     return np.clip(np.random.default_rng(seed).gamma(4.0, 98 / 4.0, count).round(), 8, 256).astype(int)
 
 
+def timed(function: Callable[[], T], repeats: int = 1) -> tuple[float, T]:
+    """(fastest wall seconds of `repeats` calls, the last call's result)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
 def best_time(function: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
     """Fastest wall time of `repeats` runs (seconds), after `warmup` runs."""
     for _ in range(warmup):
         function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return timed(function, repeats)[0]
 
 
 def matmul_flops_per_second(dtype: torch.dtype = torch.float32, size: int = 2048) -> float:
@@ -48,8 +61,16 @@ def matmul_flops_per_second(dtype: torch.dtype = torch.float32, size: int = 2048
     return 2 * size**3 / seconds
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_rss_mb(children: bool = False) -> float:
+    """Lifetime peak RSS (MiB) of this process, or the larger of it and its finished children's (`ru_maxrss`)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if children else 0) / 1024
+
+
+def reset_peak_rss() -> None:
+    """Start a new VmHWM period for this process (Linux: writing 5 to clear_refs), so `proc_status_mb("VmHWM")`
+    reports the peak of the phase that follows rather than of the process's lifetime."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def proc_status_mb(field: str, pid: int | str = "self") -> float:

@@ -1,4 +1,4 @@
-"""Issue 7.5: contrastive training-step throughput of the demo-sized model, eager vs `torch.compile`.
+"""Contrastive training-step throughput of the demo-sized model, eager vs `torch.compile`.
 
 Same model (offline MiniLM text tower + 4-layer pose tower, hidden 384), same batch of 32 clips at the
 gestures' length (30 frames) with 8-token prompts, Adam as in pretraining; the compile time is reported

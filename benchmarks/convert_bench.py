@@ -1,4 +1,4 @@
-"""Issue 6: converting a full-size fairseq SignCLIP checkpoint (random weights, released shapes).
+"""Converting a full-size fairseq SignCLIP checkpoint (random weights, released shapes).
 
 Builds a random fp16 checkpoint with the released architecture (SPEC §2: 2 x 12-layer BERT-base towers,
 609-d pose input, no projections; 404 tensors + 2 position-id buffers), then times each conversion step:
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import peak_rss_mb, report
+from common import peak_rss_mb, report, timed
 from transformers import AutoTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -26,10 +25,10 @@ from signclip_hf.modeling import SignCLIPFeatureExtractor, SignCLIPProcessor  # 
 from signclip_hf.pipeline import save_for_pipeline  # noqa: E402
 
 
-def timed(rows: list[dict], step: str, function):
-    start = time.perf_counter()
-    value = function()
-    rows.append({"step": step, "seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()})
+def timed_step(rows: list[dict], step: str, function):
+    """Run one conversion step; appends its seconds and the peak RSS so far to `rows`."""
+    seconds, value = timed(function)
+    rows.append({"step": step, "seconds": seconds, "peak_rss_mb": peak_rss_mb()})
     return value
 
 
@@ -43,11 +42,11 @@ def main() -> None:
         weights = {k: v for k, v in tensors.items() if not k.endswith("position_ids")}
         del tensors
         size_mb = path.stat().st_size / 2**20
-        checkpoint = timed(rows, "load (weights_only)", lambda: load_checkpoint(path))
-        model, report_ = timed(rows, "map keys -> SignCLIPModel", lambda: convert_state_dict(checkpoint, path))
+        checkpoint = timed_step(rows, "load (weights_only)", lambda: load_checkpoint(path))
+        model, report_ = timed_step(rows, "map keys -> SignCLIPModel", lambda: convert_state_dict(checkpoint, path))
         processor = SignCLIPProcessor(SignCLIPFeatureExtractor(), AutoTokenizer.from_pretrained(default_text_model()))
-        timed(rows, "save model+processor+code", lambda: save_for_pipeline(model, processor, Path(tmp) / "out"))
-        output = timed(rows, "self-check (reload + house.pose)", lambda: verify_conversion(Path(tmp) / "out"))
+        timed_step(rows, "save model+processor+code", lambda: save_for_pipeline(model, processor, Path(tmp) / "out"))
+        output = timed_step(rows, "self-check (reload + house.pose)", lambda: verify_conversion(Path(tmp) / "out"))
         saved_mb = (Path(tmp) / "out" / "model.safetensors").stat().st_size / 2**20
     report(
         "convert a full-size fairseq checkpoint",

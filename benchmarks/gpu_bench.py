@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import peak_rss_mb, report, stsl_like_lengths
+from common import proc_status_mb, report, reset_peak_rss, stsl_like_lengths
 from signclip_hf.modeling import SignCLIPConfig, SignCLIPModel, signclip_loss
 
 SIZES = {
@@ -94,10 +94,12 @@ def synchronize(device: torch.device) -> None:
 def reset_peak_memory(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    else:
+        reset_peak_rss()
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    return torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else peak_rss_mb()
+    return torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else proc_status_mb("VmHWM")
 
 
 def step_flops(model: SignCLIPModel, batch, scheme: Scheme, device: torch.device) -> float:

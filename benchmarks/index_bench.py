@@ -7,7 +7,7 @@ indexes the package builds (`signclip_hf.search.index.new_faiss_index`): IVF ove
 over an efSearch sweep, each with recall@10 against exact, query throughput, speedup over FAISS exact,
 build time and memory (RSS growth while building, sampled every 10 ms, and what the index keeps).
 
-Data: `random` = i.i.d. Gaussian vectors (the issue's setting, and the worst case for approximate search:
+Data: `random` = i.i.d. Gaussian vectors (the worst case for approximate search:
 no structure to exploit); `clustered` = a labelled synthetic variant closer to real embeddings (N/100
 Gaussian centres, points = centre + Gaussian noise of the same scale; queries drawn the same way).
 
@@ -29,7 +29,7 @@ import time
 import faiss
 import numpy as np
 import psutil
-from common import report
+from common import report, timed
 
 from signclip_hf.evaluation.embed import search
 from signclip_hf.search.index import IndexConfig, new_faiss_index, training_sample
@@ -81,12 +81,6 @@ class PeakRSS:
         return (self.end - self.start) / 2**20
 
 
-def timed(function):
-    start = time.perf_counter()
-    result = function()
-    return time.perf_counter() - start, result
-
-
 def matmul_bound(queries: np.ndarray, gallery: np.ndarray, chunk: int = 65536) -> float:
     """Seconds for all (Q, N) dot products, no top-k: the floor for any exact search."""
     start = time.perf_counter()
@@ -122,9 +116,7 @@ def bench_one(data: str, size: int, dim: int, args) -> tuple[list[dict], dict]:
     rows = []
     bound = min(matmul_bound(queries, gallery) for _ in range(args.repeats))
     rows.append({**base, "method": "matmul-bound (no top-k)", "seconds": bound, "QPS": args.queries / bound})
-    package_seconds, reference = min(
-        (timed(lambda: search(queries, gallery, k, chunk_size=65536)) for _ in range(args.repeats)), key=lambda r: r[0]
-    )
+    package_seconds, reference = timed(lambda: search(queries, gallery, k, chunk_size=65536), args.repeats)
     rows.append(
         {
             **base,
@@ -137,7 +129,7 @@ def bench_one(data: str, size: int, dim: int, args) -> tuple[list[dict], dict]:
     index, build_s, peak, kept = build(IndexConfig(kind="exact"), gallery)
     if size <= args.faiss_default_max:
         faiss.cvar.distance_compute_blas_threshold = DEFAULT_BLAS_THRESHOLD
-        seconds, _ = timed(lambda index=index: index.search(queries, k))
+        seconds, _ = timed(lambda index=index: index.search(queries, k), args.repeats)
         rows.append(
             {
                 **base,
@@ -148,9 +140,7 @@ def bench_one(data: str, size: int, dim: int, args) -> tuple[list[dict], dict]:
             }
         )
     faiss.cvar.distance_compute_blas_threshold = 20
-    exact_s, (_, truth) = min(
-        (timed(lambda index=index: index.search(queries, k)) for _ in range(args.repeats)), key=lambda r: r[0]
-    )
+    exact_s, (_, truth) = timed(lambda index=index: index.search(queries, k), args.repeats)
     rows.append(
         {
             **base,
@@ -183,9 +173,7 @@ def bench_one(data: str, size: int, dim: int, args) -> tuple[list[dict], dict]:
             else:
                 index.hnsw.efSearch = value
                 label = f"HNSW{config.hnsw_m} efSearch={value}"
-            seconds, (_, found) = min(
-                (timed(lambda index=index: index.search(queries, k)) for _ in range(args.repeats)), key=lambda r: r[0]
-            )
+            seconds, (_, found) = timed(lambda index=index: index.search(queries, k), args.repeats)
             recall = recall_at_k(found, truth)
             row = {
                 **base,

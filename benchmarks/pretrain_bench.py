@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,19 +30,18 @@ import time
 from pathlib import Path
 
 import torch
+from common import gestures_root, peak_rss_mb
 
 from signclip_hf.testing.launch import cpu_launch_command, cpu_launch_env
 
 HERE = Path(__file__).resolve().parent
-SHARED_GESTURES = HERE.parent.parent / "shared" / "data" / "gestures"
 
 
 def build_data(work: Path) -> tuple[Path, str]:
     """The gestures dataset (signer-independent train/test), built with build-dataset."""
     from signclip_hf.data import build_dataset
-    from signclip_hf.sample_data import GESTURES_DIR
 
-    root, name = (SHARED_GESTURES, "shared gestures") if SHARED_GESTURES.is_dir() else (GESTURES_DIR, "bundled sample")
+    root, name = gestures_root()
     output = work / "dataset"
     dataset, report = build_dataset(root, output=output, signer_split=0.2, seed=0, num_proc=2)
     return output, f"{name} ({report.split_sizes})"
@@ -79,7 +77,7 @@ def worker(config_path: str) -> None:
     peak_mb = (
         torch.cuda.max_memory_allocated() / 2**20
         if torch.cuda.is_available()
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        else peak_rss_mb()
     )
     Path(config.output_dir, f"peak_memory_{rank}.json").write_text(json.dumps({"peak_mb": peak_mb}))
 

@@ -21,7 +21,7 @@ import json
 import time
 from pathlib import Path
 
-from common import SHARED_DATA
+from common import SHARED_DATA, SHARED_GESTURES, gestures_root
 from signclip_hf.modeling import InvalidPoseError
 
 from signclip_hf.build import build_model, build_processor
@@ -74,10 +74,8 @@ def main() -> None:
     parser.add_argument("--stride", type=int, default=2)
     args = parser.parse_args()
     output = Path(args.output)
-    shared = (SHARED_DATA / "gestures").is_dir()
-    from signclip_hf.sample_data import GESTURES_DIR
-
-    root = SHARED_DATA / "gestures" if shared else GESTURES_DIR
+    root, _ = gestures_root()
+    shared = root == SHARED_GESTURES
     held_out = SHARED_HELD_OUT if shared else BUNDLED_HELD_OUT
     started = time.perf_counter()
     dataset = held_out_dataset(root, held_out, output)
