@@ -22,7 +22,7 @@ from signclip_hf.evaluation import (
 )
 from signclip_hf.evaluation.finetune import FinetuneConfig, classifier_from_signclip, finetune
 from signclip_hf.evaluation.plots import plot_confusion_matrix, plot_dataset_embeddings
-from signclip_hf.evaluation.protocols import class_prompts
+from signclip_hf.data.labels import class_prompts
 from signclip_hf.metrics import load_metric
 from signclip_hf.sample_data import GESTURES_DIR
 from signclip_hf.testing.tiny import tiny_model, tiny_processor
