@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .run import TASKS, format_table, run_evaluation
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="SignCLIP model directory (AutoModel + AutoProcessor)")
     parser.add_argument("dataset", help="saved dataset directory (signclip-hf build-dataset)")

@@ -207,7 +207,7 @@ def run_evaluation(
     if needs_train:
         train = EmbeddedSplit(embed_dataset(model, processor, train_data, batch_size), label_column, text_column)
     text = PromptEmbeddings.embed(model, processor, [prompt for task in tasks for prompt in task_prompts(task, test)])
-    options = {"few-shot": dict(shots=shots, seeds=seeds)}
+    options = {"few-shot": {"shots": shots, "seeds": seeds}}
     results = {task: run_protocol(task, test, train, text, **options.get(task, {})) for task in tasks}
     if plots_dir is not None:
         plots_dir = Path(plots_dir)

@@ -32,7 +32,7 @@ def classification_metrics(scores: np.ndarray, references: np.ndarray, ks: tuple
     ranks = true_class_ranks(scores, references)
     results = {f"top{k}_accuracy": float((ranks <= min(k, scores.shape[1])).mean()) for k in ks}
     correct = ranks == 1
-    classes, inverse = np.unique(references, return_inverse=True)
+    _, inverse = np.unique(references, return_inverse=True)
     recall = np.bincount(inverse, weights=correct) / np.bincount(inverse)
     results["macro_accuracy"] = float(recall.mean())
     results["num_examples"] = int(len(references))

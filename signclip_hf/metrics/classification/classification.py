@@ -11,6 +11,7 @@ from __future__ import annotations
 import datasets
 import evaluate
 import numpy as np
+
 from signclip_hf.metrics.functional import classification_metrics  # one home for the metric math
 
 _KWARGS_DESCRIPTION = """

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datasets
 import evaluate
 import numpy as np
+
 from signclip_hf.cards import CITATION as _CITATION  # one home for the paper's BibTeX
 from signclip_hf.metrics.functional import retrieval_metrics  # one home for the metric math
 
