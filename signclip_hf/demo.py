@@ -17,14 +17,12 @@ from pathlib import Path
 from transformers import AutoModel, AutoProcessor
 
 from .data.build import load_saved
+from .data.labels import known_labels_only
 from .data.splits import signer_independent_split
 from .evaluation.finetune import FinetuneConfig, finetune
-from .evaluation.protocols import known_labels_only
-from .evaluation.cli import format_table, run_evaluation
+from .evaluation.run import TASKS, format_table, run_evaluation
 from .training.config import DataConfig, ModelConfig, OptimConfig, PretrainConfig
 from .training.pretrain import pretrain
-
-TASKS = ("retrieval", "zero-shot", "few-shot", "linear-probe")
 
 
 @dataclass

@@ -22,7 +22,7 @@ from signclip_hf.evaluation import (
 )
 from signclip_hf.evaluation.finetune import FinetuneConfig, classifier_from_signclip, finetune
 from signclip_hf.evaluation.plots import plot_confusion_matrix, plot_dataset_embeddings
-from signclip_hf.evaluation.protocols import class_prompts
+from signclip_hf.data.labels import class_prompts
 from signclip_hf.metrics import load_metric
 from signclip_hf.sample_data import GESTURES_DIR
 from signclip_hf.testing.tiny import tiny_model, tiny_processor
@@ -264,3 +264,45 @@ def test_gradient_accumulation_matches_one_large_batch(model, processor, embedde
     assert runs[1].num_items == [4]
     assert sum(runs[2].losses) == pytest.approx(runs[1].losses[0], rel=1e-5)
     torch.testing.assert_close(runs[2].gradient, runs[1].gradient, rtol=1e-5, atol=1e-6)
+
+
+def test_load_splits_names_the_splits_there_are(embedded):
+    from datasets import DatasetDict
+
+    from signclip_hf.data.splits import load_splits
+
+    parts = DatasetDict({"train": by_signer(embedded, "signer07"), "test": by_signer(embedded, "signer12")})
+    train, test = load_splits(parts, "train", "test")
+    assert set(train["signer"]) == {"signer07"} and set(test["signer"]) == {"signer12"}
+    assert load_splits(parts, None, "test")[0] is None
+    with pytest.raises(ValueError, match=r"no split 'validation'; splits: \['train', 'test'\]"):
+        load_splits(parts, "train", "validation")
+    with pytest.raises(ValueError, match="expected a dataset with splits"):
+        load_splits(embedded, "train", "test")
+    assert load_splits(embedded, "train", "test", allow_unsplit=True) == (embedded, embedded)
+
+
+def test_run_evaluation_embeds_once_then_scores(model, processor, embedded, monkeypatch):
+    from signclip_hf.evaluation import run as run_module
+    from signclip_hf.evaluation import run_evaluation
+
+    calls = {"texts": [], "poses": 0}
+    embed_texts_once, embed_dataset_once = run_module.embed_texts, run_module.embed_dataset
+
+    def count_texts(model, processor, prompts):
+        calls["texts"].append(list(prompts))
+        return embed_texts_once(model, processor, prompts)
+
+    def count_poses(*args, **kwargs):
+        calls["poses"] += 1
+        return embed_dataset_once(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "embed_texts", count_texts)
+    monkeypatch.setattr(run_module, "embed_dataset", count_poses)
+    results = run_evaluation(model, processor, embedded, tasks=("retrieval", "zero-shot", "few-shot", "linear-probe"),
+                             shots=(1,), seeds=(0,))
+    assert calls["poses"] == 2  # the evaluated and the training split (here the same unsplit dataset)
+    assert len(calls["texts"]) == 1 and len(calls["texts"][0]) == len(set(calls["texts"][0])) == 4
+    np.testing.assert_allclose(results["zero-shot"].scores, zero_shot(model, processor, embedded).scores,
+                               rtol=1e-6, atol=1e-6)  # the class prompts embedded in one batch with the others
+    assert results["retrieval"].metrics == retrieval(model, processor, embedded).metrics

@@ -6,6 +6,7 @@ signer-independent split assigns signers, not clips, to splits.
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import numpy as np
@@ -71,3 +72,29 @@ def signer_independent_split(
     split_of = assign_signers(column_values(dataset, signer_column), test_size, validation_size, seed)
     names = ["train", "test"] + (["validation"] if validation_size > 0 else [])
     return DatasetDict({name: dataset.select(np.flatnonzero(split_of == name)) for name in names})
+
+
+def load_splits(
+    dataset: str | os.PathLike | Dataset | DatasetDict,
+    train_split: str | None,
+    eval_split: str | None,
+    allow_unsplit: bool = False,
+) -> tuple[Dataset | None, Dataset | None]:
+    """(train, eval) splits of a saved dataset directory or a loaded dataset (None for a split not asked for).
+
+    A missing split fails naming the splits there are. A dataset without splits fails too, unless
+    `allow_unsplit` (then it serves as every split).
+    """
+    where = "the dataset"
+    if isinstance(dataset, (str, os.PathLike)):
+        from .build import load_saved
+
+        where, dataset = str(dataset), load_saved(dataset)
+    if isinstance(dataset, Dataset):
+        if not allow_unsplit:
+            raise ValueError(f"{where}: expected a dataset with splits (build it with --signer-split or a split column)")
+        return (dataset if train_split else None), (dataset if eval_split else None)
+    for name in (train_split, eval_split):
+        if name is not None and name not in dataset:
+            raise ValueError(f"{where}: no split {name!r}; splits: {list(dataset)}")
+    return (dataset[train_split] if train_split else None), (dataset[eval_split] if eval_split else None)

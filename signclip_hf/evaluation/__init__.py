@@ -1,6 +1,5 @@
-"""Evaluation: embedding cache, the paper's protocols (SPEC §4), plots, fine-tuning, and the evaluate CLI."""
+"""Evaluation: embedding cache, the paper's protocols on embeddings, running them on datasets, plots, fine-tuning."""
 
-from .cli import TASKS, format_table, run_evaluation
 from .embed import EMBEDDING_COLUMN, SearchResult, embed_dataset, embed_poses, embed_texts, embeddings_of, search
 from .finetune import FinetuneConfig, FinetuneResult, classifier_from_signclip, finetune
 from .plots import plot_confusion_matrix, plot_dataset_embeddings, plot_embedding_space
@@ -8,12 +7,12 @@ from .protocols import (
     ClassificationResult,
     FewShotResult,
     RetrievalResult,
-    class_prompts,
-    few_shot,
-    linear_probe,
-    retrieval,
-    zero_shot,
+    few_shot_on_embeddings,
+    linear_probe_on_embeddings,
+    retrieval_on_embeddings,
+    zero_shot_on_embeddings,
 )
+from .run import TASKS, few_shot, format_table, linear_probe, retrieval, run_evaluation, zero_shot
 from .score import SignCLIPScore, signclip_score
 
 __all__ = [
@@ -26,22 +25,25 @@ __all__ = [
     "RetrievalResult",
     "SearchResult",
     "SignCLIPScore",
-    "class_prompts",
     "classifier_from_signclip",
     "embed_dataset",
     "embed_poses",
     "embed_texts",
     "embeddings_of",
     "few_shot",
+    "few_shot_on_embeddings",
     "finetune",
     "format_table",
     "linear_probe",
+    "linear_probe_on_embeddings",
     "plot_confusion_matrix",
     "plot_dataset_embeddings",
     "plot_embedding_space",
     "retrieval",
+    "retrieval_on_embeddings",
     "run_evaluation",
     "search",
     "signclip_score",
     "zero_shot",
+    "zero_shot_on_embeddings",
 ]

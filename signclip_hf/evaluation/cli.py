@@ -1,7 +1,7 @@
 """`signclip-hf evaluate MODEL DATASET --task retrieval|zero-shot|few-shot|linear-probe ...`
 
-Embeds the needed splits once (cached next to the saved dataset), runs each task, prints a table and
-writes the results as JSON (and, with `--plots`, the embedding-space and confusion-matrix PNGs).
+The command line of `run.run_evaluation`: loads the model and the saved dataset, runs the tasks, prints a
+table and writes the results as JSON (and, with `--plots`, the embedding-space and confusion-matrix PNGs).
 """
 
 from __future__ import annotations
@@ -9,84 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Sequence
 
-from datasets import Dataset, DatasetDict
-
-TASKS = ("retrieval", "zero-shot", "few-shot", "linear-probe")
-
-
-def pick_split(dataset: Dataset | DatasetDict, split: str | None, role: str) -> Dataset:
-    if isinstance(dataset, Dataset):
-        return dataset
-    if split not in dataset:
-        raise ValueError(f"no {role} split {split!r} in the dataset; splits: {list(dataset)}")
-    return dataset[split]
-
-
-def run_evaluation(
-    model,
-    processor,
-    dataset: Dataset | DatasetDict,
-    tasks: Sequence[str] = ("retrieval", "zero-shot"),
-    split: str = "test",
-    train_split: str = "train",
-    shots: Sequence[int] = (1, 5, 10),
-    seeds: Sequence[int] = (0, 1, 2),
-    label_column: str = "label",
-    text_column: str = "text",
-    batch_size: int = 32,
-    plots_dir: str | Path | None = None,
-) -> dict:
-    """Run `tasks` on `split` (few-shot support / linear-probe training data from `train_split`).
-
-    Returns {task: result} with the protocols' result objects; with `plots_dir`, writes
-    `embeddings.png` (the evaluated split) and `confusion_<task>.png` for the classification tasks.
-    """
-    from .embed import embed_dataset
-    from .plots import plot_confusion_matrix, plot_dataset_embeddings
-    from .protocols import few_shot, linear_probe, retrieval, zero_shot
-
-    unknown = sorted(set(tasks) - set(TASKS))
-    if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; choose from {TASKS}")
-    test = embed_dataset(model, processor, pick_split(dataset, split, "evaluation"), batch_size)
-    needs_train = {"few-shot", "linear-probe"} & set(tasks)
-    train = None
-    if needs_train:
-        train = embed_dataset(model, processor, pick_split(dataset, train_split, "training"), batch_size)
-    results = {}
-    for task in tasks:
-        if task == "retrieval":
-            results[task] = retrieval(model, processor, test, text_column)
-        elif task == "zero-shot":
-            results[task] = zero_shot(model, processor, test, label_column, text_column)
-        elif task == "few-shot":
-            results[task] = few_shot(model, processor, train, test, shots, seeds, label_column)
-        else:
-            results[task] = linear_probe(model, processor, train, test, label_column)
-    if plots_dir is not None:
-        plots_dir = Path(plots_dir)
-        plot_dataset_embeddings(test, plots_dir / "embeddings.png", title=f"pose embeddings ({split})")
-        for task, result in results.items():
-            if hasattr(result, "class_names"):
-                plot_confusion_matrix(result.references, result.predictions, result.class_names,
-                                      plots_dir / f"confusion_{task}.png", title=f"{task} confusion matrix",
-                                      left_out=result.skipped_labels)
-    return results
-
-
-def format_table(results: dict) -> str:
-    """Results as a text table: one line per (task, setting, metric)."""
-    lines = [f"{'task':<14} {'setting':<10} {'metric':<18} {'value':>10}", "-" * 55]
-    for task, result in results.items():
-        metrics = result.metrics
-        nested = metrics if all(isinstance(v, dict) for v in metrics.values()) else {"": metrics}
-        for setting, values in nested.items():
-            for name, value in values.items():
-                shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-                lines.append(f"{task:<14} {setting:<10} {name:<18} {shown:>10}")
-    return "\n".join(lines)
+from .run import TASKS, format_table, run_evaluation
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -129,4 +53,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["TASKS", "format_table", "run_evaluation"]
+__all__ = ["add_arguments", "run"]

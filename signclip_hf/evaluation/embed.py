@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -89,31 +89,34 @@ def embeddings_of(dataset: Dataset, column: str = EMBEDDING_COLUMN) -> np.ndarra
 
 
 @torch.no_grad()
+def embed_in_batches(model, items: Sequence, batch_size: int, features: Callable[[list], torch.Tensor]) -> np.ndarray:
+    """(len(items), E) float32 embeddings, `features(batch of items)` giving a batch's (B, E) tensor."""
+    model.eval()
+    chunks = [features(list(items[start : start + batch_size])).float().cpu().numpy()
+              for start in range(0, len(items), batch_size)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, model.config.embed_dim), dtype=np.float32)
+
+
 def embed_texts(model, processor: SignCLIPProcessor, prompts: Sequence[str], batch_size: int = 256) -> np.ndarray:
     """(len(prompts), E) text embeddings of full prompts (e.g. `"<en> <ase> hello"`) via `get_text_features`."""
-    model.eval()
     device = next(model.parameters()).device
-    chunks = []
-    for start in range(0, len(prompts), batch_size):
-        inputs = processor(text=list(prompts[start : start + batch_size]), return_tensors="pt")
-        inputs = {key: value.to(device) for key, value in inputs.items()}
-        chunks.append(model.get_text_features(**inputs).float().cpu().numpy())
-    return np.concatenate(chunks) if chunks else np.zeros((0, model.config.embed_dim), dtype=np.float32)
+
+    def features(batch: list[str]) -> torch.Tensor:
+        inputs = processor(text=batch, return_tensors="pt")
+        return model.get_text_features(**{key: value.to(device) for key, value in inputs.items()})
+
+    return embed_in_batches(model, prompts, batch_size, features)
 
 
-@torch.no_grad()
 def embed_poses(model, processor: SignCLIPProcessor, poses: Sequence, batch_size: int = 32) -> np.ndarray:
     """(len(poses), E) pose embeddings of clips (paths, bytes, `pose_format.Pose`s or (T, K, 3) arrays)."""
-    model.eval()
     device = next(model.parameters()).device
-    chunks = []
-    for start in range(0, len(poses), batch_size):
-        inputs = processor(poses=list(poses[start : start + batch_size]), return_tensors="pt")
-        features = model.get_pose_features(
-            inputs["pose_values"].to(device), inputs["pose_attention_mask"].to(device)
-        )
-        chunks.append(features.float().cpu().numpy())
-    return np.concatenate(chunks) if chunks else np.zeros((0, model.config.embed_dim), dtype=np.float32)
+
+    def features(batch: list) -> torch.Tensor:
+        inputs = processor(poses=batch, return_tensors="pt")
+        return model.get_pose_features(inputs["pose_values"].to(device), inputs["pose_attention_mask"].to(device))
+
+    return embed_in_batches(model, poses, batch_size, features)
 
 
 @dataclass

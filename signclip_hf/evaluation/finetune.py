@@ -20,19 +20,20 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from datasets import Dataset, DatasetDict
+from datasets import Dataset
 from transformers import AutoModel, AutoProcessor, EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 from transformers.trainer_utils import get_last_checkpoint
 
 from ..build import check_model_path
 from ..data.collate import Augmentation, SignCLIPCollator
-from ..metrics import load_metric
+from ..data.labels import class_prompts, known_labels_only
+from ..data.splits import load_splits
+from ..metrics.functional import classification_metrics
 from ..modeling import SignCLIPForVideoClassification, SignCLIPModel, SignCLIPProcessor
 from ..pipeline import save_for_pipeline
 from .embed import embed_texts
 from .score import score_scale
-from .protocols import class_prompts, known_labels_only
 
 logger = logging.get_logger(__name__)
 
@@ -148,10 +149,9 @@ class ISLRTrainer(Trainer):
 
 def compute_metrics_fn():
     """`compute_metrics` for Trainer from the shipped classification metric (top-1/top-5/macro accuracy)."""
-    metric = load_metric("classification")
 
     def compute_metrics(prediction) -> dict:
-        return metric.compute(predictions=prediction.predictions, references=prediction.label_ids)
+        return classification_metrics(prediction.predictions, prediction.label_ids)
 
     return compute_metrics
 
@@ -220,19 +220,6 @@ def finetune(
                     "skipped_eval_labels": skipped}, indent=2)
     )
     return FinetuneResult(trainer.model, output_dir, metrics, trainer.state.log_history, trainer)
-
-
-def load_splits(path: str, train_split: str, eval_split: str | None) -> tuple[Dataset, Dataset | None]:
-    """(train, eval) from a saved DatasetDict (`build-dataset` output)."""
-    from ..data.build import load_saved
-
-    dataset = load_saved(path)
-    if not isinstance(dataset, DatasetDict):
-        raise ValueError(f"{path}: expected a dataset with splits (build it with --signer-split or a split column)")
-    for name in (train_split, eval_split):
-        if name is not None and name not in dataset:
-            raise ValueError(f"{path}: no split {name!r}; splits: {list(dataset)}")
-    return dataset[train_split], dataset[eval_split] if eval_split else None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

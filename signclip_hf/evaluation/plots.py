@@ -78,7 +78,7 @@ def plot_dataset_embeddings(
 ) -> Path:
     """`plot_embedding_space` of an embedded dataset, coloured by its columns (default gloss, sign language, signer)."""
     from .embed import embeddings_of
-    from .protocols import column_values
+    from ..data.rows import column_values
 
     available = {name: column for name, column in colourings.items() if column in dataset.column_names}
     return plot_embedding_space(

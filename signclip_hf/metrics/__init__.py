@@ -2,7 +2,8 @@
 
 `load_metric("retrieval")` / `load_metric("classification")` / `load_metric("signclip_score", model=...)`
 return `evaluate.EvaluationModule`s; each module's folder holds one script named like the folder, as
-`evaluate.load(path)` expects.
+`evaluate.load(path)` expects. The modules wrap the plain functions of `functional.py`, which the
+package itself calls directly.
 """
 
 from __future__ import annotations

@@ -50,8 +50,8 @@ from ..data import (
     is_complete_build,
     load_pose_dataset,
 )
-from ..evaluation.protocols import class_ids
-from ..metrics import load_metric
+from ..data.labels import class_ids
+from ..metrics.functional import retrieval_metrics
 from ..modeling import SignCLIPProcessor, signclip_loss
 from ..pipeline import save_for_pipeline
 from .checkpoint import TrainingProgress, load_checkpoint, resolve_resume, save_checkpoint
@@ -175,7 +175,7 @@ def validate(
     references = class_ids(prompts, distinct)
     first_rows = np.unique(references, return_index=True)[1]
     scores = score(pose, text[torch.from_numpy(first_rows)]).numpy()
-    retrieval = load_metric("retrieval").compute(predictions=scores, references=references, ks=(1, 5, 10))
+    retrieval = retrieval_metrics(scores, references, ks=(1, 5, 10))
     metrics = {"validation_loss": total / max(count, 1)}
     metrics.update({f"validation_{name}": float(v) for name, v in retrieval.items() if name.startswith(("t2v", "v2t"))})
     return metrics

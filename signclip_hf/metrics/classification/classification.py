@@ -12,6 +12,8 @@ import datasets
 import evaluate
 import numpy as np
 
+from signclip_hf.metrics.functional import classification_metrics  # one home for the metric math
+
 _KWARGS_DESCRIPTION = """
 Args:
     predictions: (num_examples, num_classes) class scores.
@@ -24,32 +26,6 @@ Examples:
     >>> metric.compute(predictions=[[0.1, 0.9], [0.8, 0.2]], references=[1, 1])["top1_accuracy"]
     0.5
 """
-
-
-def true_class_ranks(scores: np.ndarray, references: np.ndarray) -> np.ndarray:
-    """1-based rank of each true class, ties pessimistic: 1 + other classes scoring >= the true class."""
-    true_scores = np.take_along_axis(scores, references[:, None], axis=1)
-    return (scores >= true_scores).sum(axis=1)  # counts the true class itself once
-
-
-def classification_metrics(scores: np.ndarray, references: np.ndarray, ks: tuple[int, ...] = (1, 5)) -> dict:
-    scores = np.asarray(scores, dtype=np.float64)
-    references = np.asarray(references, dtype=np.int64)
-    if scores.ndim != 2 or scores.shape[0] != len(references):
-        raise ValueError(f"expected (num_examples, num_classes) scores and num_examples references, got "
-                         f"{scores.shape} and {references.shape}")
-    if len(references) == 0:
-        raise ValueError("no examples to score")
-    if references.min() < 0 or references.max() >= scores.shape[1]:
-        raise ValueError(f"references must be class ids in [0, {scores.shape[1]})")
-    ranks = true_class_ranks(scores, references)
-    results = {f"top{k}_accuracy": float((ranks <= min(k, scores.shape[1])).mean()) for k in ks}
-    correct = ranks == 1
-    classes, inverse = np.unique(references, return_inverse=True)
-    recall = np.bincount(inverse, weights=correct) / np.bincount(inverse)
-    results["macro_accuracy"] = float(recall.mean())
-    results["num_examples"] = int(len(references))
-    return results
 
 
 @evaluate.utils.file_utils.add_start_docstrings(__doc__, _KWARGS_DESCRIPTION)

@@ -1,0 +1,249 @@
+"""Evaluate a model on datasets: embed once, then run the protocols on the embeddings.
+
+Each split's clips go through the pose tower once (`embed_dataset`, cached next to the saved dataset)
+and every prompt a task needs through the text tower once; the protocols (`protocols.py`) then score
+those embeddings. `run_evaluation` runs several tasks (what `signclip-hf evaluate` and the demo run);
+`retrieval`, `zero_shot`, `few_shot` and `linear_probe` run one on datasets, embedding a dataset
+without a `pose_embedding` column with the given model (an existing column is trusted to come from it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from datasets import Dataset, DatasetDict
+
+from ..data.collate import dataset_prompts
+from ..data.labels import first_prompt_per_class, label_strings
+from ..data.splits import load_splits
+from .embed import EMBEDDING_COLUMN, embed_dataset, embed_texts, embeddings_of
+from .protocols import (
+    ClassificationResult,
+    FewShotResult,
+    RetrievalResult,
+    few_shot_on_embeddings,
+    linear_probe_on_embeddings,
+    retrieval_on_embeddings,
+    zero_shot_on_embeddings,
+)
+
+TASKS = ("retrieval", "zero-shot", "few-shot", "linear-probe")
+NEEDS_TRAIN = ("few-shot", "linear-probe")
+
+
+@dataclass
+class EmbeddedSplit:
+    """What the protocols read from an embedded split: each clip's pose embedding, label and prompt (read once)."""
+
+    dataset: Dataset
+    label_column: str = "label"
+    text_column: str = "text"
+
+    @cached_property
+    def pose_embeds(self) -> np.ndarray:
+        return embeddings_of(self.dataset)
+
+    @cached_property
+    def labels(self) -> list[str]:
+        return label_strings(self.dataset, self.label_column)
+
+    @cached_property
+    def prompts(self) -> list[str]:
+        return dataset_prompts(self.dataset, self.text_column)
+
+    def class_prompts(self) -> tuple[list[str], list[str]]:
+        """Sorted class names and each class's prompt (that of its first clip)."""
+        return first_prompt_per_class(self.labels, self.prompts)
+
+
+@dataclass
+class PromptEmbeddings:
+    """Text embeddings of distinct prompts, embedded together; calling it with prompts stacks their rows."""
+
+    index: dict[str, int]
+    embeds: np.ndarray
+
+    @classmethod
+    def embed(cls, model, processor, prompts: Sequence[str]) -> PromptEmbeddings:
+        distinct = list(dict.fromkeys(prompts))
+        embeds = embed_texts(model, processor, distinct) if distinct else np.zeros((0, 0), dtype=np.float32)
+        return cls({prompt: i for i, prompt in enumerate(distinct)}, embeds)
+
+    def __call__(self, prompts: Sequence[str]) -> np.ndarray:
+        return self.embeds[[self.index[prompt] for prompt in prompts]]
+
+
+def task_prompts(task: str, test: EmbeddedSplit) -> list[str]:
+    """The prompts a task scores the clips against: the distinct clip prompts (retrieval) or one per class."""
+    if task == "retrieval":
+        return list(dict.fromkeys(test.prompts))
+    if task == "zero-shot":
+        return test.class_prompts()[1]
+    return []
+
+
+def run_protocol(
+    task: str, test: EmbeddedSplit, train: EmbeddedSplit | None, text: PromptEmbeddings, **options
+) -> ClassificationResult | FewShotResult | RetrievalResult:
+    """One task on embedded splits (`options`: the protocol's own keyword arguments, e.g. `shots`)."""
+    if task == "retrieval":
+        prompts = task_prompts(task, test)
+        return retrieval_on_embeddings(test.pose_embeds, test.prompts, prompts, text(prompts), **options)
+    if task == "zero-shot":
+        class_names, prompts = test.class_prompts()
+        return zero_shot_on_embeddings(test.pose_embeds, test.labels, class_names, text(prompts), **options)
+    protocol = few_shot_on_embeddings if task == "few-shot" else linear_probe_on_embeddings
+    return protocol(train.pose_embeds, train.labels, test.pose_embeds, test.labels, **options)
+
+
+def ensure_embedded(model, processor, dataset: Dataset, batch_size: int = 32) -> Dataset:
+    """The dataset itself if it has `pose_embedding`, else the dataset embedded with `model`."""
+    if EMBEDDING_COLUMN in dataset.column_names:
+        return dataset
+    if model is None or processor is None:
+        raise ValueError(f"the dataset has no {EMBEDDING_COLUMN!r} column; give a model and processor to embed it")
+    return embed_dataset(model, processor, dataset, batch_size=batch_size)
+
+
+def run_task(
+    task: str,
+    model,
+    processor,
+    test: Dataset,
+    train: Dataset | None = None,
+    label_column: str = "label",
+    text_column: str = "text",
+    batch_size: int = 32,
+    **options,
+):
+    """One task on datasets, embedding those without a `pose_embedding` column."""
+    test_split = EmbeddedSplit(ensure_embedded(model, processor, test, batch_size), label_column, text_column)
+    train_split = None
+    if train is not None:
+        train_split = EmbeddedSplit(ensure_embedded(model, processor, train, batch_size), label_column, text_column)
+    text = PromptEmbeddings.embed(model, processor, task_prompts(task, test_split))
+    return run_protocol(task, test_split, train_split, text, **options)
+
+
+def retrieval(
+    model, processor, dataset: Dataset, text_column: str = "text", ks: Sequence[int] = (1, 5, 10), batch_size: int = 32
+) -> RetrievalResult:
+    """Text<->pose retrieval over the dataset: each clip is paired with its own prompt (see `retrieval_on_embeddings`)."""
+    return run_task("retrieval", model, processor, dataset, text_column=text_column, batch_size=batch_size, ks=ks)
+
+
+def zero_shot(
+    model, processor, dataset: Dataset, label_column: str = "label", text_column: str = "text", batch_size: int = 32
+) -> ClassificationResult:
+    """Zero-shot ISLR: argmax over the classes' prompts (`"<en> <ase> {gloss}"`) of pose · text."""
+    return run_task("zero-shot", model, processor, dataset, None, label_column, text_column, batch_size)
+
+
+def few_shot(
+    model,
+    processor,
+    support: Dataset,
+    query: Dataset,
+    shots: Sequence[int] = (1, 5, 10),
+    seeds: Sequence[int] = (0, 1, 2),
+    label_column: str = "label",
+    batch_size: int = 32,
+    unknown_labels: str = "skip",
+) -> FewShotResult:
+    """k-shot ISLR with support clips from `support` (e.g. the training signers), queries from `query`
+    (see `few_shot_on_embeddings`)."""
+    return run_task("few-shot", model, processor, query, support, label_column, batch_size=batch_size,
+                    shots=shots, seeds=seeds, unknown_labels=unknown_labels)
+
+
+def linear_probe(
+    model,
+    processor,
+    train: Dataset,
+    test: Dataset,
+    label_column: str = "label",
+    regularization: float = 1.0,
+    max_iter: int = 2000,
+    batch_size: int = 32,
+    unknown_labels: str = "skip",
+) -> ClassificationResult:
+    """Logistic regression on frozen pose embeddings of `train`, tested on `test` (see `linear_probe_on_embeddings`)."""
+    return run_task("linear-probe", model, processor, test, train, label_column, batch_size=batch_size,
+                    regularization=regularization, max_iter=max_iter, unknown_labels=unknown_labels)
+
+
+def run_evaluation(
+    model,
+    processor,
+    dataset: Dataset | DatasetDict,
+    tasks: Sequence[str] = ("retrieval", "zero-shot"),
+    split: str = "test",
+    train_split: str = "train",
+    shots: Sequence[int] = (1, 5, 10),
+    seeds: Sequence[int] = (0, 1, 2),
+    label_column: str = "label",
+    text_column: str = "text",
+    batch_size: int = 32,
+    plots_dir: str | Path | None = None,
+) -> dict:
+    """Run `tasks` on `split` (few-shot support / linear-probe training data from `train_split`).
+
+    Returns {task: result} with the protocols' result objects; with `plots_dir`, writes
+    `embeddings.png` (the evaluated split) and `confusion_<task>.png` for the classification tasks.
+    """
+    from .plots import plot_confusion_matrix, plot_dataset_embeddings
+
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; choose from {TASKS}")
+    needs_train = bool(set(NEEDS_TRAIN) & set(tasks))
+    train_data, test_data = load_splits(dataset, train_split if needs_train else None, split, allow_unsplit=True)
+    test = EmbeddedSplit(embed_dataset(model, processor, test_data, batch_size), label_column, text_column)
+    train = None
+    if needs_train:
+        train = EmbeddedSplit(embed_dataset(model, processor, train_data, batch_size), label_column, text_column)
+    text = PromptEmbeddings.embed(model, processor, [prompt for task in tasks for prompt in task_prompts(task, test)])
+    options = {"few-shot": {"shots": shots, "seeds": seeds}}
+    results = {task: run_protocol(task, test, train, text, **options.get(task, {})) for task in tasks}
+    if plots_dir is not None:
+        plots_dir = Path(plots_dir)
+        plot_dataset_embeddings(test.dataset, plots_dir / "embeddings.png", title=f"pose embeddings ({split})")
+        for task, result in results.items():
+            if hasattr(result, "class_names"):
+                plot_confusion_matrix(result.references, result.predictions, result.class_names,
+                                      plots_dir / f"confusion_{task}.png", title=f"{task} confusion matrix",
+                                      left_out=result.skipped_labels)
+    return results
+
+
+def format_table(results: dict) -> str:
+    """Results as a text table: one line per (task, setting, metric)."""
+    lines = [f"{'task':<14} {'setting':<10} {'metric':<18} {'value':>10}", "-" * 55]
+    for task, result in results.items():
+        metrics = result.metrics
+        nested = metrics if all(isinstance(v, dict) for v in metrics.values()) else {"": metrics}
+        for setting, values in nested.items():
+            for name, value in values.items():
+                shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+                lines.append(f"{task:<14} {setting:<10} {name:<18} {shown:>10}")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "TASKS",
+    "EmbeddedSplit",
+    "PromptEmbeddings",
+    "ensure_embedded",
+    "few_shot",
+    "format_table",
+    "linear_probe",
+    "retrieval",
+    "run_evaluation",
+    "run_protocol",
+    "run_task",
+    "zero_shot",
+]
