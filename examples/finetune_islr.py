@@ -16,7 +16,7 @@ import argparse
 import torch
 from transformers import AutoModelForVideoClassification, AutoProcessor
 
-from signclip_hf.build import load_or_build
+from signclip_hf.model_factory import load_or_build
 from signclip_hf.data import build_dataset
 from signclip_hf.evaluation.finetune import FinetuneConfig, finetune
 from signclip_hf.sample_data import GESTURES_DIR

@@ -25,7 +25,7 @@ from transformers import AutoModel, AutoProcessor, EarlyStoppingCallback, Traine
 from transformers.utils import logging
 from transformers.trainer_utils import get_last_checkpoint
 
-from ..build import check_model_path
+from ..model_factory import check_model_path
 from ..data.collate import Augmentation, SignCLIPCollator
 from ..metrics import load_metric
 from ..modeling import SignCLIPForVideoClassification, SignCLIPModel, SignCLIPProcessor

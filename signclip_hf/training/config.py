@@ -26,7 +26,7 @@ from typing import Any, Sequence, Union
 
 import yaml
 
-from ..build import ModelSpec
+from ..model_factory import ModelSpec
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 SCHEDULERS = ("linear", "constant", "cosine")

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..build import load_or_build
+from ..model_factory import load_or_build
 from ..data import (
     AugmentationConfig,
     LengthGroupedBatchSampler,
