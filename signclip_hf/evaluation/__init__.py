@@ -1,8 +1,7 @@
-"""Evaluation: embedding cache, the paper's protocols (SPEC §4), plots, fine-tuning, and the evaluate CLI."""
+"""Evaluation: embedding cache, the paper's protocols (SPEC §4), plots, and the evaluate CLI."""
 
 from .cli import TASKS, format_table, run_evaluation
 from .embed import EMBEDDING_COLUMN, SearchResult, embed_dataset, embed_poses, embed_texts, embeddings_of, search
-from .finetune import FinetuneConfig, FinetuneResult, classifier_from_signclip, finetune
 from .plots import plot_confusion_matrix, plot_dataset_embeddings, plot_embedding_space
 from .protocols import (
     ClassificationResult,
@@ -21,19 +20,15 @@ __all__ = [
     "TASKS",
     "ClassificationResult",
     "FewShotResult",
-    "FinetuneConfig",
-    "FinetuneResult",
     "RetrievalResult",
     "SearchResult",
     "SignCLIPScore",
     "class_prompts",
-    "classifier_from_signclip",
     "embed_dataset",
     "embed_poses",
     "embed_texts",
     "embeddings_of",
     "few_shot",
-    "finetune",
     "format_table",
     "linear_probe",
     "plot_confusion_matrix",
