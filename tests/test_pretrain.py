@@ -364,9 +364,9 @@ def test_crafted_pickle_never_runs_even_with_a_forged_manifest(run_copy, workspa
 
     output, expected = run_copy
     marker = output / "marker"
-    step = output / "checkpoints" / "step_4"
+    step = output / "checkpoints" / "step_2"  # not the last step: the resumed run trains, so its weights tell
     torch.save({"state": _WritesMarker(marker), "param_groups": []}, step / planted)
-    write_manifest(step, 4)
+    write_manifest(step, 2)
     if planted == "random_states_0.pkl":  # Accelerate's RNG pickle: read weights-only (refused), ours is JSON
         got = _tiny_run(workspace, output, resume=str(step))
         assert all(torch.equal(got[k], expected[k]) for k in expected)
