@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 from datasets import Dataset, DatasetDict
@@ -51,7 +51,9 @@ class FinetuneArguments:
     text_column: str = field(default="text", metadata={"help": "column of the prompts the classifier starts from"})
     augment: bool = field(default=True, metadata={"help": "augment the training clips (PoseAugmentation)"})
     early_stopping_patience: int = field(default=3, metadata={"help": "evaluations without improvement"})
-    unknown_labels: str = field(default="skip", metadata={"help": "evaluation glosses unseen in training: skip|error"})
+    unknown_labels: Literal["skip", "error"] = field(
+        default="skip", metadata={"help": "evaluation clips of glosses unseen in training"}
+    )
     resume: bool = field(default=True, metadata={"help": "continue from the last checkpoint in output_dir"})
 
 
@@ -88,7 +90,7 @@ def training_arguments(output_dir: str = "signclip-islr", **overrides: Any) -> T
 def without_evaluation(args: TrainingArguments) -> TrainingArguments:
     """`args` for a run with no evaluation split: no evaluation and no best-checkpoint selection, saves every
     `save_steps` (a copy; `args` itself is unchanged)."""
-    if args.eval_strategy == "no" and not args.load_best_model_at_end:
+    if args.eval_strategy == "no" and not (args.eval_on_start or args.load_best_model_at_end):
         return args
     return dataclasses.replace(
         args, eval_strategy="no", eval_on_start=False, load_best_model_at_end=False, save_strategy="steps"

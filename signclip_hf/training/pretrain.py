@@ -25,7 +25,7 @@ import math
 import time
 import warnings
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -406,21 +406,34 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
     return finish(run)
 
 
+@dataclass
+class PretrainArguments:
+    """`signclip-hf pretrain` options (read by `HfArgumentParser`; `--set` is added by `add_arguments`)."""
+
+    config: str = field(metadata={"help": "YAML file (see signclip_hf.training.config)"})
+    resume: str | None = field(
+        default=None,
+        metadata={
+            "metavar": "CHECKPOINT|latest",
+            "help": "continue from a checkpoint directory, or from the newest one in OUTPUT_DIR/checkpoints",
+        },
+    )
+    output_dir: str | None = field(default=None, metadata={"help": "shortcut for --set output_dir=..."})
+
+
+ARGUMENT_DATACLASSES = (PretrainArguments,)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="YAML file (see signclip_hf.training.config)")
-    parser.add_argument(
-        "--resume", default=None, metavar="CHECKPOINT|latest",
-        help="continue from a checkpoint directory, or from the newest one in OUTPUT_DIR/checkpoints",
-    )  # fmt: skip
+    """`--set`, repeatable (a list field of `PretrainArguments` would take `--set A B` once instead)."""
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="override one config entry (value parsed as YAML), e.g. --set optim.lr=1e-4; repeatable",
     )  # fmt: skip
-    parser.add_argument("--output-dir", default=None, help="shortcut for --set output_dir=...")
 
 
-def run(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
+def run(args: PretrainArguments, options: argparse.Namespace) -> int:
+    overrides = list(options.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
     final = pretrain(PretrainConfig.from_yaml(args.config, overrides), resume=args.resume)
     if PartialState().is_main_process:
         print(f"final model: {final}")
@@ -428,6 +441,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 __all__ = [
+    "PretrainArguments",
     "PretrainConfig",
     "PretrainRun",
     "TrainingProgress",
