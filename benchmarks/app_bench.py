@@ -1,6 +1,6 @@
 """The SignCLIP app (`signclip-hf app`) on the demo-sized model: start-up time and per-request latency.
 
-The model has the demo's size (MiniLM text tower + 4-layer pose tower, `signclip_hf.build.ModelSpec`;
+The model has the demo's size (MiniLM text tower + 4-layer pose tower, `signclip_hf.model_factory.ModelSpec`;
 untrained weights cost the same) and the gallery is the bundled gesture sample (120 real clips) built by
 build-dataset. Start-up is timed from the process start until the page answers, next to the bare
 `import gradio, transformers, torch` of the same interpreter (its floor). Requests go through
@@ -23,7 +23,7 @@ from pathlib import Path
 from common import best_time, proc_status_mb, report, timed
 from signclip_hf.modeling import KEYPOINT_LAYOUTS
 
-from signclip_hf.build import ModelSpec, build_model, build_processor
+from signclip_hf.model_factory import ModelSpec, build_model, build_processor
 from signclip_hf.data.build import build_dataset
 from signclip_hf.pipeline import save_for_pipeline
 from signclip_hf.render import render_pose

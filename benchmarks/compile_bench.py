@@ -13,7 +13,7 @@ import time
 import torch
 
 from common import best_time, report
-from signclip_hf.build import ModelSpec, build_model, build_processor
+from signclip_hf.model_factory import ModelSpec, build_model, build_processor
 from signclip_hf.modeling import signclip_loss
 
 

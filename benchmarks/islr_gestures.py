@@ -114,7 +114,7 @@ def model_results(
     from transformers import AutoModel, AutoProcessor
 
     from signclip_hf.evaluation import embed_dataset, few_shot, linear_probe, zero_shot
-    from signclip_hf.evaluation.finetune import FinetuneConfig, finetune
+    from signclip_hf.training.finetune import finetune, training_arguments
 
     model, processor = AutoModel.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir)
     split = fixed_split(gestures_dataset(root, glosses), seed)
@@ -126,9 +126,9 @@ def model_results(
         "linear_probe_top1": linear_probe(model, processor, train, test).metrics["top1_accuracy"],
     }
     if epochs > 0:
-        config = FinetuneConfig(output_dir=tempfile.mkdtemp(prefix="islr-"), num_train_epochs=epochs, seed=seed,
-                                learning_rate=learning_rate)
-        tuned = finetune(model, split["train"], split["validation"], config, processor=processor)
+        training_args = training_arguments(tempfile.mkdtemp(prefix="islr-"), num_train_epochs=epochs, seed=seed,
+                                           learning_rate=learning_rate)
+        tuned = finetune(model, split["train"], split["validation"], training_args=training_args, processor=processor)
         results["finetuned_validation_top1"] = tuned.metrics["eval_top1_accuracy"]
         tested = tuned.trainer.evaluate(split["test"].with_format("numpy"), metric_key_prefix="test")
         results["finetuned_top1"] = tested["test_top1_accuracy"]

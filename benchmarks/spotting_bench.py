@@ -54,7 +54,7 @@ def queries(count: int = 100) -> list[str]:
     """`count` distinct English words from the text tower's vocabulary (deterministic)."""
     from transformers import AutoTokenizer
 
-    from signclip_hf.build import default_text_model
+    from signclip_hf.model_factory import default_text_model
 
     vocab = AutoTokenizer.from_pretrained(default_text_model()).get_vocab()
     words = sorted(w for w in vocab if w.isalpha() and w.islower() and len(w) >= 4)
@@ -127,7 +127,7 @@ def main() -> None:
         return worker(args)
     from signclip_hf.modeling import format_prompt
 
-    from signclip_hf.build import ModelSpec, build_model, build_processor
+    from signclip_hf.model_factory import ModelSpec, build_model, build_processor
     from signclip_hf.spotting.windows import count_windows
 
     torch.set_num_threads(args.threads)

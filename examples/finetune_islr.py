@@ -16,10 +16,10 @@ import argparse
 import torch
 from transformers import AutoModelForVideoClassification, AutoProcessor
 
-from signclip_hf.build import load_or_build
+from signclip_hf.model_factory import load_or_build
 from signclip_hf.data import build_dataset
-from signclip_hf.evaluation.finetune import FinetuneConfig, finetune
 from signclip_hf.sample_data import GESTURES_DIR
+from signclip_hf.training.finetune import finetune, training_arguments
 
 SIGNERS = ("signer07", "signer12")  # the two sample signers
 SHARED = {"hello", "thank you"}  # the glosses both sign
@@ -49,9 +49,9 @@ if leaked:  # the guarantee this example makes: the test signer is unseen
 pretrained_on = "unknown" if seen is None else ", ".join(seen) or "none"
 print(f"fine-tuning on {train_signer}, testing on {test_signer} (pretrained on: {pretrained_on})")
 
-config = FinetuneConfig(output_dir=args.output, num_train_epochs=args.epochs, per_device_train_batch_size=8,
-                        learning_rate=1e-4)
-result = finetune(model, train, None, config, processor=processor)  # no checkpoint selection on the test signer
+training_args = training_arguments(args.output, num_train_epochs=args.epochs, per_device_train_batch_size=8,
+                                   learning_rate=1e-4)
+result = finetune(model, train, None, training_args=training_args, processor=processor)  # no checkpoint selection on the test signer
 tested = result.trainer.evaluate(held_out.with_format("numpy"), metric_key_prefix="test")
 print(f"held-out signer {test_signer} top-1: {tested['test_top1_accuracy']:.3f} (saved to {result.output_dir})")
 

@@ -9,7 +9,7 @@ import argparse
 
 from signclip_hf.modeling import format_prompt
 
-from signclip_hf.build import load_or_build
+from signclip_hf.model_factory import load_or_build
 from signclip_hf.data import build_dataset
 from signclip_hf.evaluation import (
     embed_dataset,

@@ -9,7 +9,7 @@ chance; pass a pretrained model directory (e.g. from `signclip-hf demo` or `pret
 import argparse
 from pathlib import Path
 
-from signclip_hf.build import load_or_build
+from signclip_hf.model_factory import load_or_build
 from signclip_hf.data import build_dataset
 from signclip_hf.evaluation import embed_dataset, few_shot, zero_shot
 from signclip_hf.evaluation.plots import plot_confusion_matrix, plot_dataset_embeddings

@@ -19,9 +19,9 @@ from transformers import AutoModel, AutoProcessor
 from .data.build import load_saved
 from .data.labels import known_labels_only
 from .data.splits import signer_independent_split
-from .evaluation.finetune import FinetuneConfig, finetune
 from .evaluation.run import TASKS, format_table, run_evaluation
 from .training.config import DataConfig, ModelConfig, OptimConfig, PretrainConfig
+from .training.finetune import FinetuneArguments, finetune, training_arguments
 from .training.pretrain import pretrain
 
 
@@ -76,13 +76,13 @@ def finetune_islr(config: DemoConfig, model_dir: Path, train, test) -> dict:
         str(model_dir),
         train,
         validation,
-        FinetuneConfig(
-            output_dir=str(Path(config.output, "islr")),
+        FinetuneArguments(resume=False),
+        training_arguments(
+            str(Path(config.output, "islr")),
             num_train_epochs=config.finetune_epochs,
             learning_rate=config.learning_rate,
             per_device_train_batch_size=config.batch_size,
             seed=config.seed,
-            resume=False,
         ),
     )
     classes = list(result.model.config.label2id)

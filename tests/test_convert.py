@@ -17,7 +17,7 @@ from _fairseq_checkpoint import (
     reference_pose_embedding,
     reference_text_embedding,
 )
-from signclip_hf.build import default_text_model
+from signclip_hf.model_factory import default_text_model
 from signclip_hf.cli import main as cli_main
 from signclip_hf.convert import (
     SPEC_PROMPTS,

@@ -20,12 +20,12 @@ from signclip_hf.evaluation import (
     search,
     zero_shot,
 )
-from signclip_hf.evaluation.finetune import FinetuneConfig, classifier_from_signclip, finetune
 from signclip_hf.evaluation.plots import plot_confusion_matrix, plot_dataset_embeddings
 from signclip_hf.data.labels import class_prompts
 from signclip_hf.metrics import load_metric
 from signclip_hf.sample_data import GESTURES_DIR
 from signclip_hf.testing.tiny import tiny_model, tiny_processor
+from signclip_hf.training.finetune import FinetuneArguments, classifier_from_signclip, finetune, training_arguments
 
 NO_DROPOUT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
@@ -210,9 +210,10 @@ def test_classifier_starts_as_zero_shot(model, processor, embedded):
 def test_finetune_trainer_saves_a_gloss_classifier(model, processor, embedded, tmp_path):
     train = by_signer(embedded, "signer07", {"hello", "thank you"})
     held_out = by_signer(embedded, "signer12", {"hello", "thank you"})
-    config = FinetuneConfig(output_dir=str(tmp_path / "islr"), num_train_epochs=2, per_device_train_batch_size=8,
-                            learning_rate=1e-3, logging_steps=1, early_stopping_patience=1)
-    result = finetune(model, train, held_out, config, processor=processor)
+    training_args = training_arguments(str(tmp_path / "islr"), num_train_epochs=2, per_device_train_batch_size=8,
+                                       learning_rate=1e-3, logging_steps=1)
+    result = finetune(model, train, held_out, FinetuneArguments(early_stopping_patience=1), training_args,
+                      processor=processor)
     first_eval = next(h for h in result.log_history if "eval_top1_accuracy" in h)
     assert first_eval["step"] == 0  # evaluated before training: the zero-shot classifier
     zero_shot_top1 = zero_shot(model, processor, held_out).metrics["top1_accuracy"]
@@ -256,10 +257,11 @@ def test_gradient_accumulation_matches_one_large_batch(model, processor, embedde
     runs = {}
     for batch_size, accumulation in ((4, 1), (2, 2)):
         runs[accumulation] = FirstStepRecorder()
-        config = FinetuneConfig(output_dir=str(tmp_path / f"run{batch_size}"), max_steps=1, augment=False,
-                                group_by_length=False, per_device_train_batch_size=batch_size,
-                                gradient_accumulation_steps=accumulation, resume=False)
-        finetune(model, train, None, config, processor=processor, callbacks=[runs[accumulation]])
+        training_args = training_arguments(str(tmp_path / f"run{batch_size}"), max_steps=1,
+                                           train_sampling_strategy="random", per_device_train_batch_size=batch_size,
+                                           gradient_accumulation_steps=accumulation)
+        finetune(model, train, None, FinetuneArguments(augment=False, resume=False), training_args,
+                 processor=processor, callbacks=[runs[accumulation]])
     assert runs[2].num_items == [4, 4]  # Trainer passes the items of the whole accumulated batch
     assert runs[1].num_items == [4]
     assert sum(runs[2].losses) == pytest.approx(runs[1].losses[0], rel=1e-5)

@@ -10,7 +10,7 @@ from huggingface_hub import HfApi, ModelCard
 from transformers import pipeline
 
 from _fairseq_checkpoint import HEAD_SIZE, make_fairseq_checkpoint, reference_pose_embedding, reference_text_embedding
-from signclip_hf.build import default_text_model
+from signclip_hf.model_factory import default_text_model
 from signclip_hf.cards import CardInfo
 from signclip_hf.cli import main as cli_main
 from signclip_hf.convert import convert_checkpoint

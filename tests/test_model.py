@@ -197,7 +197,7 @@ def test_classification_loss_divides_by_items_in_batch(inputs):
 
 
 def test_build_model_starts_both_towers_from_the_text_checkpoint():
-    from signclip_hf.build import ModelSpec, build_model
+    from signclip_hf.model_factory import ModelSpec, build_model
 
     model = build_model(ModelSpec(pose_layers=2))
     pose, text = model.pose_model.bert, model.text_model

@@ -341,6 +341,20 @@ def test_damaged_latest_checkpoint_falls_back_with_a_warning(run_copy, damage):
     assert not (output / "checkpoints" / "marker").exists()
 
 
+def test_resume_is_resolved_by_the_main_process(run_copy):
+    """Every process gets the main process's choice (or its error) instead of hashing the checkpoint itself."""
+    from accelerate import Accelerator
+
+    from signclip_hf.training.checkpoint import CheckpointError, resolve_resume_on_main_process
+
+    output, _ = run_copy
+    accelerator = Accelerator(cpu=True)
+    assert resolve_resume_on_main_process(accelerator, "latest", output) == output / "checkpoints" / "step_4"
+    assert resolve_resume_on_main_process(accelerator, None, output) is None
+    with pytest.raises(CheckpointError, match="--resume .*missing: not a checkpoint directory"):
+        resolve_resume_on_main_process(accelerator, str(output / "missing"), output)
+
+
 def test_resume_past_a_damaged_checkpoint_matches_the_uninterrupted_run(run_copy, workspace):
     """A truncated step_4: `--resume latest` restarts from step_2 (step, epoch, batch position, RNG, Adam,
     scheduler) and ends with the uninterrupted run's weights."""
@@ -364,9 +378,9 @@ def test_crafted_pickle_never_runs_even_with_a_forged_manifest(run_copy, workspa
 
     output, expected = run_copy
     marker = output / "marker"
-    step = output / "checkpoints" / "step_4"
+    step = output / "checkpoints" / "step_2"  # not the last step: the resumed run trains, so its weights tell
     torch.save({"state": _WritesMarker(marker), "param_groups": []}, step / planted)
-    write_manifest(step, 4)
+    write_manifest(step, 2)
     if planted == "random_states_0.pkl":  # Accelerate's RNG pickle: read weights-only (refused), ours is JSON
         got = _tiny_run(workspace, output, resume=str(step))
         assert all(torch.equal(got[k], expected[k]) for k in expected)

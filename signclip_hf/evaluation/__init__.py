@@ -1,7 +1,6 @@
-"""Evaluation: embedding cache, the paper's protocols on embeddings, running them on datasets, plots, fine-tuning."""
+"""Evaluation: embedding cache, the paper's protocols on embeddings, running them on datasets, plots."""
 
 from .embed import EMBEDDING_COLUMN, SearchResult, embed_dataset, embed_poses, embed_texts, embeddings_of, search
-from .finetune import FinetuneConfig, FinetuneResult, classifier_from_signclip, finetune
 from .plots import plot_confusion_matrix, plot_dataset_embeddings, plot_embedding_space
 from .protocols import (
     ClassificationResult,
@@ -20,19 +19,15 @@ __all__ = [
     "TASKS",
     "ClassificationResult",
     "FewShotResult",
-    "FinetuneConfig",
-    "FinetuneResult",
     "RetrievalResult",
     "SearchResult",
     "SignCLIPScore",
-    "classifier_from_signclip",
     "embed_dataset",
     "embed_poses",
     "embed_texts",
     "embeddings_of",
     "few_shot",
     "few_shot_on_embeddings",
-    "finetune",
     "format_table",
     "linear_probe",
     "linear_probe_on_embeddings",

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from transformers import AutoModel, AutoProcessor
 
-    from ..build import check_model_path
+    from ..model_factory import check_model_path
     from ..data.build import load_saved
 
     model_path = check_model_path(args.model)

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from transformers import AutoModel, AutoProcessor
 
-    from ..build import check_model_path
+    from ..model_factory import check_model_path
     from ..data.build import load_saved
 
     started = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..build import load_or_build
+from ..model_factory import load_or_build
 
 
 def _sizes(text: str) -> tuple[int, ...]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer
 
-from ..build import default_text_model
+from ..model_factory import default_text_model
 from ..modeling import SignCLIPConfig, SignCLIPFeatureExtractor, SignCLIPModel, SignCLIPProcessor, format_prompt
 
 

@@ -34,6 +34,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list
 from safetensors import SafetensorError
 
 CHECKPOINTS = "checkpoints"
@@ -216,6 +217,23 @@ def resolve_resume(resume: str | None, output_dir: str | os.PathLike) -> Path | 
     return None
 
 
+def resolve_resume_on_main_process(
+    accelerator: Accelerator, resume: str | None, output_dir: str | os.PathLike
+) -> Path | None:
+    """`resolve_resume` on the main process only (it hashes every file of the checkpoint), its choice (or its
+    `CheckpointError`) sent to every process, so all resume from the same checkpoint or all fail."""
+    choice: Path | CheckpointError | None = None
+    if accelerator.is_main_process:
+        try:
+            choice = resolve_resume(resume, output_dir)
+        except CheckpointError as error:
+            choice = error
+    [choice] = broadcast_object_list([choice])
+    if isinstance(choice, CheckpointError):
+        raise choice
+    return choice
+
+
 def save_checkpoint(
     accelerator: Accelerator,
     output_dir: str | os.PathLike,
@@ -302,6 +320,7 @@ __all__ = [
     "checkpoint_dirs",
     "load_checkpoint",
     "resolve_resume",
+    "resolve_resume_on_main_process",
     "save_checkpoint",
     "verify_checkpoint",
 ]

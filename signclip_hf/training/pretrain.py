@@ -25,6 +25,7 @@ import math
 import time
 import warnings
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -37,7 +38,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..build import load_or_build
+from ..model_factory import load_or_build
 from ..data import (
     AugmentationConfig,
     LengthGroupedBatchSampler,
@@ -54,7 +55,7 @@ from ..data.labels import class_ids
 from ..metrics.functional import retrieval_metrics
 from ..modeling import SignCLIPProcessor, signclip_loss
 from ..pipeline import save_for_pipeline
-from .checkpoint import TrainingProgress, load_checkpoint, resolve_resume, save_checkpoint
+from .checkpoint import TrainingProgress, load_checkpoint, resolve_resume_on_main_process, save_checkpoint
 from .config import DataConfig, PretrainConfig
 from .loss import distributed_contrastive_loss
 
@@ -201,8 +202,61 @@ def record_training_signers(model_config, train: Dataset | IterableDataset) -> N
         model_config.pretraining_signers = None
 
 
-def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
-    """Train as configured (resuming from a checkpoint path or `"latest"`); returns OUTPUT_DIR/final."""
+class LossWindow:
+    """The training loss and throughput since the last log record (validation and checkpoints not timed)."""
+
+    def __init__(self, device: torch.device):
+        self.total, self.batches, self.start = torch.zeros((), device=device), 0, time.perf_counter()
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.total += loss.detach()
+        self.batches += 1
+
+    def record(self, accelerator: Accelerator, global_batch: int) -> dict[str, float]:
+        """{loss (mean over processes and batches), clips_per_s}, then start a new window."""
+        elapsed = time.perf_counter() - self.start
+        record = {
+            "loss": float(accelerator.reduce(self.total, "mean")) / self.batches,
+            "clips_per_s": self.batches * global_batch / elapsed,
+        }
+        self.total.zero_()
+        self.batches, self.start = 0, time.perf_counter()
+        return record
+
+
+@dataclass
+class PretrainRun:
+    """A pretraining run as `set_up` prepares it, advanced by `train_one_epoch` and closed by `finish`."""
+
+    config: PretrainConfig
+    accelerator: Accelerator
+    model: torch.nn.Module
+    processor: SignCLIPProcessor
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    train: Dataset | IterableDataset
+    train_loader: DataLoader
+    collate: SeededAugmentationCollator
+    validation_loader: DataLoader | None
+    validation_prompts: list[str]
+    total_steps: int
+    progress: TrainingProgress
+    window: LossWindow
+    bar: tqdm
+
+    @property
+    def global_batch(self) -> int:
+        """Clips per step seen by the loss (negatives are gathered from every process)."""
+        return self.config.batch_size * self.accelerator.num_processes
+
+    @property
+    def done(self) -> bool:
+        config, progress = self.config, self.progress
+        return progress.step >= self.total_steps or (config.max_steps is None and progress.epoch >= config.epochs)
+
+
+def set_up(config: PretrainConfig, resume: str | None = None) -> PretrainRun:
+    """Accelerator, model, data, optimizer and schedule, restored from a checkpoint when resuming."""
     accelerator = Accelerator(
         mixed_precision=config.mixed_precision,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
@@ -244,83 +298,90 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
         num_training_steps=total_steps,
     )
     progress = TrainingProgress()  # saved with the scheduler as JSON: never `register_for_checkpointing` (pickle)
-    with warnings.catch_warnings():  # every process checks the checkpoints; the main one says what it skipped
-        if not accelerator.is_main_process:
-            warnings.simplefilter("ignore")
-        checkpoint = resolve_resume(resume, config.output_dir)
-        if checkpoint is not None:
-            load_checkpoint(accelerator, checkpoint, progress, scheduler)
+    checkpoint = resolve_resume_on_main_process(accelerator, resume, config.output_dir)
     if checkpoint is not None:
+        with warnings.catch_warnings():  # every process checks the state fits; the main one says what differs
+            if not accelerator.is_main_process:
+                warnings.simplefilter("ignore")
+            load_checkpoint(accelerator, checkpoint, progress, scheduler)
         accelerator.print(f"resumed from {checkpoint} at step {progress.step} (epoch {progress.epoch})")
     if accelerator.is_main_process:
         Path(config.output_dir).mkdir(parents=True, exist_ok=True)
         Path(config.output_dir, "pretrain_config.json").write_text(json.dumps(config.to_dict(), indent=2))
     if config.log_with:
         accelerator.init_trackers("signclip_pretrain", config=_tracker_config(config))
-
-    score = accelerator.unwrap_model(model).score
-    global_batch = config.batch_size * accelerator.num_processes
     bar = tqdm(total=total_steps, initial=progress.step, desc="pretrain", disable=not accelerator.is_local_main_process)
-    log_path = Path(config.output_dir, LOG_FILE)
-    running_loss, running_batches, window_start = torch.zeros((), device=accelerator.device), 0, time.perf_counter()
     model.train()
-    while progress.step < total_steps and (config.max_steps is not None or progress.epoch < config.epochs):
-        train_loader.set_epoch(progress.epoch)
-        collate.epoch = progress.epoch
-        loader: Iterable = train_loader
-        if progress.batches_in_epoch:
-            loader = accelerator.skip_first_batches(train_loader, progress.batches_in_epoch)
-        for batch in loader:
-            with accelerator.accumulate(model):
-                outputs = model(**batch)
-                loss = distributed_contrastive_loss(outputs.pose_embeds.float(), outputs.text_embeds.float(), score)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and config.optim.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), config.optim.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad()
-            progress.batches_in_epoch += 1
-            running_loss += loss.detach()
-            running_batches += 1
-            if not accelerator.sync_gradients:
-                continue
-            scheduler.step()
-            progress.step += 1
-            bar.update(1)
-            record: dict[str, float] = {}
-            if config.log_every and progress.step % config.log_every == 0:
-                elapsed = time.perf_counter() - window_start
-                mean_loss = float(accelerator.reduce(running_loss, "mean")) / running_batches
-                clips_per_s = running_batches * global_batch / elapsed
-                record.update(loss=mean_loss, lr=scheduler.get_last_lr()[0], clips_per_s=clips_per_s)
-                bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{record['lr']:.2e}")
-                running_loss.zero_()
-                running_batches, window_start = 0, time.perf_counter()
-            paused = time.perf_counter()  # validation and checkpoints do not count as training time
-            if validation_loader is not None and config.eval_every and progress.step % config.eval_every == 0:
-                record.update(validate(accelerator, model, validation_loader, global_batch, validation_prompts))
-            if record:
-                record.update(step=progress.step, epoch=progress.epoch)
-                accelerator.log(record, step=progress.step)
-                if accelerator.is_main_process:
-                    with log_path.open("a", encoding="utf-8") as handle:
-                        handle.write(json.dumps(record) + "\n")
-            if config.checkpoint_every and progress.step % config.checkpoint_every == 0:
-                save_checkpoint(accelerator, config.output_dir, progress, scheduler, config.keep_checkpoints)
-            window_start += time.perf_counter() - paused
-            if progress.step >= total_steps:
-                break
-        else:  # the epoch ran out
-            progress.epoch += 1
-            progress.batches_in_epoch = 0
-            if isinstance(train, IterableDataset) and progress.step == 0:
-                raise ValueError("the streaming dataset yielded no full batch")
-    bar.close()
+    return PretrainRun(
+        config, accelerator, model, processor, optimizer, scheduler, train, train_loader, collate,
+        validation_loader, validation_prompts, total_steps, progress, LossWindow(accelerator.device), bar,
+    )  # fmt: skip
 
+
+def train_one_epoch(run: PretrainRun) -> None:
+    """Train on the current epoch's remaining batches (all of them unless resumed mid-epoch), stopping
+    early at the last step."""
+    accelerator, model, progress = run.accelerator, run.model, run.progress
+    run.train_loader.set_epoch(progress.epoch)
+    run.collate.epoch = progress.epoch
+    loader: Iterable = run.train_loader
+    if progress.batches_in_epoch:
+        loader = accelerator.skip_first_batches(run.train_loader, progress.batches_in_epoch)
+    score = accelerator.unwrap_model(model).score
+    max_grad_norm = run.config.optim.max_grad_norm
+    for batch in loader:
+        with accelerator.accumulate(model):
+            outputs = model(**batch)
+            loss = distributed_contrastive_loss(outputs.pose_embeds.float(), outputs.text_embeds.float(), score)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and max_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+            run.optimizer.step()
+            run.optimizer.zero_grad()
+        progress.batches_in_epoch += 1
+        run.window.add(loss)
+        if accelerator.sync_gradients:
+            end_step(run)
+            if progress.step >= run.total_steps:
+                return
+    progress.epoch += 1
+    progress.batches_in_epoch = 0
+    if isinstance(run.train, IterableDataset) and progress.step == 0:
+        raise ValueError("the streaming dataset yielded no full batch")
+
+
+def end_step(run: PretrainRun) -> None:
+    """After an optimizer step: schedule, then log, validate and checkpoint when their step comes."""
+    config, accelerator, progress = run.config, run.accelerator, run.progress
+    run.scheduler.step()
+    progress.step += 1
+    run.bar.update(1)
+    record: dict[str, float] = {}
+    if config.log_every and progress.step % config.log_every == 0:
+        record.update(run.window.record(accelerator, run.global_batch), lr=run.scheduler.get_last_lr()[0])
+        run.bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
+    paused = time.perf_counter()  # validation and checkpoints do not count as training time
+    if run.validation_loader is not None and config.eval_every and progress.step % config.eval_every == 0:
+        record.update(validate(accelerator, run.model, run.validation_loader, run.global_batch, run.validation_prompts))
+    if record:
+        record.update(step=progress.step, epoch=progress.epoch)
+        accelerator.log(record, step=progress.step)
+        if accelerator.is_main_process:
+            with Path(config.output_dir, LOG_FILE).open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+    if config.checkpoint_every and progress.step % config.checkpoint_every == 0:
+        save_checkpoint(accelerator, config.output_dir, progress, run.scheduler, config.keep_checkpoints)
+    run.window.start += time.perf_counter() - paused
+
+
+def finish(run: PretrainRun) -> Path:
+    """Last checkpoint and validation; the model + processor + remote and pipeline code to OUTPUT_DIR/final."""
+    config, accelerator, progress = run.config, run.accelerator, run.progress
+    run.bar.close()
     if not (config.checkpoint_every and progress.step % config.checkpoint_every == 0):  # else just saved
-        save_checkpoint(accelerator, config.output_dir, progress, scheduler, config.keep_checkpoints)
-    if validation_loader is not None:
-        metrics = validate(accelerator, model, validation_loader, global_batch, validation_prompts)
+        save_checkpoint(accelerator, config.output_dir, progress, run.scheduler, config.keep_checkpoints)
+    if run.validation_loader is not None:
+        metrics = validate(accelerator, run.model, run.validation_loader, run.global_batch, run.validation_prompts)
         accelerator.log(metrics, step=progress.step)
         accelerator.print(
             f"validation after {progress.step} steps: loss {metrics['validation_loss']:.4f}, "
@@ -328,33 +389,66 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
         )
     final = Path(config.output_dir, "final")
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:  # weights + processor + remote and pipeline code: usable without this package
-        record_training_signers(accelerator.unwrap_model(model).config, train)
-        save_for_pipeline(accelerator.unwrap_model(model), processor, final)
+    if accelerator.is_main_process:  # usable without this package
+        model = accelerator.unwrap_model(run.model)
+        record_training_signers(model.config, run.train)
+        save_for_pipeline(model, run.processor, final)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return final
 
 
+def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
+    """Train as configured (resuming from a checkpoint path or `"latest"`); returns OUTPUT_DIR/final."""
+    run = set_up(config, resume)
+    while not run.done:
+        train_one_epoch(run)
+    return finish(run)
+
+
+@dataclass
+class PretrainArguments:
+    """`signclip-hf pretrain` options (read by `HfArgumentParser`; `--set` is added by `add_arguments`)."""
+
+    config: str = field(metadata={"help": "YAML file (see signclip_hf.training.config)"})
+    resume: str | None = field(
+        default=None,
+        metadata={
+            "metavar": "CHECKPOINT|latest",
+            "help": "continue from a checkpoint directory, or from the newest one in OUTPUT_DIR/checkpoints",
+        },
+    )
+    output_dir: str | None = field(default=None, metadata={"help": "shortcut for --set output_dir=..."})
+
+
+ARGUMENT_DATACLASSES = (PretrainArguments,)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="YAML file (see signclip_hf.training.config)")
-    parser.add_argument(
-        "--resume", default=None, metavar="CHECKPOINT|latest",
-        help="continue from a checkpoint directory, or from the newest one in OUTPUT_DIR/checkpoints",
-    )  # fmt: skip
+    """`--set`, repeatable (a list field of `PretrainArguments` would take `--set A B` once instead)."""
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="override one config entry (value parsed as YAML), e.g. --set optim.lr=1e-4; repeatable",
     )  # fmt: skip
-    parser.add_argument("--output-dir", default=None, help="shortcut for --set output_dir=...")
 
 
-def run(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
+def run(args: PretrainArguments, options: argparse.Namespace) -> int:
+    overrides = list(options.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
     final = pretrain(PretrainConfig.from_yaml(args.config, overrides), resume=args.resume)
     if PartialState().is_main_process:
         print(f"final model: {final}")
     return 0
 
 
-__all__ = ["PretrainConfig", "TrainingProgress", "pretrain", "add_arguments", "run"]
+__all__ = [
+    "PretrainArguments",
+    "PretrainConfig",
+    "PretrainRun",
+    "TrainingProgress",
+    "add_arguments",
+    "finish",
+    "pretrain",
+    "run",
+    "set_up",
+    "train_one_epoch",
+]

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 from datasets import Dataset
@@ -25,78 +26,76 @@ from transformers import AutoModel, AutoProcessor, EarlyStoppingCallback, Traine
 from transformers.utils import logging
 from transformers.trainer_utils import get_last_checkpoint
 
-from ..build import check_model_path
 from ..data.collate import Augmentation, SignCLIPCollator
 from ..data.labels import class_prompts, known_labels_only
 from ..data.splits import load_splits
+from ..evaluation.embed import embed_texts
+from ..evaluation.score import score_scale
 from ..metrics.functional import classification_metrics
+from ..model_factory import check_model_path
 from ..modeling import SignCLIPForVideoClassification, SignCLIPModel, SignCLIPProcessor
 from ..pipeline import save_for_pipeline
-from .embed import embed_texts
-from .score import score_scale
 
 logger = logging.get_logger(__name__)
 
 
 @dataclass
-class FinetuneConfig:
-    """Training settings (the `TrainingArguments` that matter here, with ISLR defaults).
+class FinetuneArguments:
+    """What fine-tuning needs beyond `TrainingArguments` (parsed together by `HfArgumentParser`, as in
+    transformers' `examples/pytorch/image-classification/run_image_classification.py`).
 
     `unknown_labels`: evaluation clips whose gloss is not in the training set are left out ("skip",
     with a warning and listed in `finetune_results.json`) or fail ("error").
-    `resume`: continue from the last checkpoint in `output_dir` if there is one.
     """
 
-    output_dir: str = "signclip-islr"
-    num_train_epochs: float = 10.0
-    max_steps: int = -1
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    per_device_train_batch_size: int = 16
-    per_device_eval_batch_size: int = 32
-    gradient_accumulation_steps: int = 1
-    early_stopping_patience: int = 3
-    group_by_length: bool = True
-    eval_on_start: bool = True
-    augment: bool = True
-    seed: int = 0
-    logging_steps: int = 10
-    save_total_limit: int = 2
-    label_column: str = "label"
-    text_column: str = "text"
-    resume: bool = True
-    unknown_labels: str = "skip"
-    extra_training_args: dict = field(default_factory=dict)
+    label_column: str = field(default="label", metadata={"help": "column of gloss names (the classes)"})
+    text_column: str = field(default="text", metadata={"help": "column of the prompts the classifier starts from"})
+    augment: bool = field(default=True, metadata={"help": "augment the training clips (PoseAugmentation)"})
+    early_stopping_patience: int = field(default=3, metadata={"help": "evaluations without improvement"})
+    unknown_labels: Literal["skip", "error"] = field(
+        default="skip", metadata={"help": "evaluation clips of glosses unseen in training"}
+    )
+    resume: bool = field(default=True, metadata={"help": "continue from the last checkpoint in output_dir"})
 
-    def training_arguments(self, has_eval: bool) -> TrainingArguments:
-        strategy = "epoch" if has_eval else "no"
-        return TrainingArguments(
-            output_dir=self.output_dir,
-            num_train_epochs=self.num_train_epochs,
-            max_steps=self.max_steps,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            warmup_steps=self.warmup_steps,
-            per_device_train_batch_size=self.per_device_train_batch_size,
-            per_device_eval_batch_size=self.per_device_eval_batch_size,
-            gradient_accumulation_steps=self.gradient_accumulation_steps,
-            eval_strategy=strategy,
-            save_strategy="epoch" if has_eval else "steps",
-            eval_on_start=self.eval_on_start and has_eval,
-            load_best_model_at_end=has_eval,
-            metric_for_best_model="top1_accuracy",
-            greater_is_better=True,
-            save_total_limit=self.save_total_limit,
-            train_sampling_strategy="group_by_length" if self.group_by_length else "random",
-            length_column_name="num_frames",
-            remove_unused_columns=False,
-            logging_steps=self.logging_steps,
-            seed=self.seed,
-            report_to="none",
-            dataloader_pin_memory=torch.cuda.is_available(),
-            **self.extra_training_args,
-        )
+
+def training_defaults() -> dict[str, Any]:
+    """This package's `TrainingArguments` defaults for ISLR (the CLI's defaults too; flags override them):
+    evaluate and save every epoch, keep the best top-1 checkpoint, batch clips of similar length."""
+    return dict(
+        num_train_epochs=10.0,
+        learning_rate=5e-5,
+        per_device_train_batch_size=16,
+        per_device_eval_batch_size=32,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        eval_on_start=True,
+        load_best_model_at_end=True,
+        metric_for_best_model="top1_accuracy",
+        greater_is_better=True,
+        save_total_limit=2,
+        train_sampling_strategy="group_by_length",
+        length_column_name="num_frames",
+        remove_unused_columns=False,
+        logging_steps=10,
+        seed=0,
+        report_to="none",
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+
+
+def training_arguments(output_dir: str = "signclip-islr", **overrides: Any) -> TrainingArguments:
+    """`TrainingArguments` with `training_defaults()`, each overridable (`num_train_epochs=2`, ...)."""
+    return TrainingArguments(output_dir=output_dir, **{**training_defaults(), **overrides})
+
+
+def without_evaluation(args: TrainingArguments) -> TrainingArguments:
+    """`args` for a run with no evaluation split: no evaluation and no best-checkpoint selection, saves every
+    `save_steps` (a copy; `args` itself is unchanged)."""
+    if args.eval_strategy == "no" and not (args.eval_on_start or args.load_best_model_at_end):
+        return args
+    return dataclasses.replace(
+        args, eval_strategy="no", eval_on_start=False, load_best_model_at_end=False, save_strategy="steps"
+    )
 
 
 @dataclass
@@ -167,7 +166,8 @@ def finetune(
     model: str | os.PathLike | SignCLIPModel,
     train_dataset: Dataset,
     eval_dataset: Dataset | None = None,
-    config: FinetuneConfig | None = None,
+    args: FinetuneArguments | None = None,
+    training_args: TrainingArguments | None = None,
     processor: SignCLIPProcessor | None = None,
     augmentation: Augmentation | None = None,
     callbacks: Sequence[TrainerCallback] = (),
@@ -176,90 +176,90 @@ def finetune(
 
     Args:
         model: a SignCLIP model directory (loaded with `AutoModel`) or a `SignCLIPModel`.
-        eval_dataset: held-out clips (e.g. other signers) for best-checkpoint selection and early stopping.
+        eval_dataset: held-out clips (e.g. other signers) for best-checkpoint selection and early stopping;
+            without it, `training_args` run `without_evaluation`.
+        training_args: default `training_arguments()` (this package's defaults).
         processor: defaults to the model directory's processor.
-        augmentation: training-only augmentation; default `PoseAugmentation` when `config.augment`.
+        augmentation: training-only augmentation; default `PoseAugmentation` when `args.augment`.
     """
-    config = config or FinetuneConfig()
+    args = args or FinetuneArguments()
+    training_args = training_args or training_arguments()
+    if eval_dataset is None:
+        training_args = without_evaluation(training_args)
     if not isinstance(model, SignCLIPModel):
         processor = processor or AutoProcessor.from_pretrained(model)
         model = AutoModel.from_pretrained(model)
     if processor is None:
         raise ValueError("give the processor when passing a model object")
-    class_names, prompts = class_prompts(train_dataset, config.label_column, config.text_column)
+    class_names, prompts = class_prompts(train_dataset, args.label_column, args.text_column)
     skipped: list[str] = []
     if eval_dataset is not None:
-        eval_dataset, skipped = known_labels_only(eval_dataset, class_names, config.label_column, config.unknown_labels)
+        eval_dataset, skipped = known_labels_only(eval_dataset, class_names, args.label_column, args.unknown_labels)
         if skipped:
             logger.warning(f"evaluation clips of glosses absent from the training set are left out: {skipped}")
     classifier = classifier_from_signclip(model, processor, class_names, prompts)
     label2id = classifier.config.label2id
-    if augmentation is None and config.augment:
-        augmentation = default_augmentation(processor, config.seed)
+    if augmentation is None and args.augment:
+        augmentation = default_augmentation(processor, training_args.seed)
     trainer = ISLRTrainer(
         model=classifier,
-        args=config.training_arguments(has_eval=eval_dataset is not None),
+        args=training_args,
         train_dataset=train_dataset.with_format("numpy"),
         eval_dataset=eval_dataset.with_format("numpy") if eval_dataset is not None else None,
-        data_collator=SignCLIPCollator(processor, augmentation, text_column=None, label_column=config.label_column,
+        data_collator=SignCLIPCollator(processor, augmentation, text_column=None, label_column=args.label_column,
                                        label2id=label2id),
-        eval_data_collator=SignCLIPCollator(processor, text_column=None, label_column=config.label_column,
+        eval_data_collator=SignCLIPCollator(processor, text_column=None, label_column=args.label_column,
                                             label2id=label2id),
         compute_metrics=compute_metrics_fn(),
         callbacks=[
-            *([EarlyStoppingCallback(config.early_stopping_patience)] if eval_dataset is not None else []),
+            *([EarlyStoppingCallback(args.early_stopping_patience)] if eval_dataset is not None else []),
             *callbacks,
         ],
     )
-    last = get_last_checkpoint(config.output_dir) if config.resume and os.path.isdir(config.output_dir) else None
+    output_dir = training_args.output_dir
+    last = get_last_checkpoint(output_dir) if args.resume and os.path.isdir(output_dir) else None
     trainer.train(resume_from_checkpoint=last)
     metrics = trainer.evaluate() if eval_dataset is not None else {}
-    output_dir = save_for_pipeline(trainer.model, processor, config.output_dir)
-    (output_dir / "finetune_results.json").write_text(
-        json.dumps({"metrics": metrics, "config": asdict(config), "class_names": class_names,
+    saved = save_for_pipeline(trainer.model, processor, output_dir)
+    (saved / "finetune_results.json").write_text(
+        json.dumps({"metrics": metrics, "finetune_arguments": asdict(args),
+                    "training_arguments": training_args.to_dict(), "class_names": class_names,
                     "skipped_eval_labels": skipped}, indent=2)
     )
-    return FinetuneResult(trainer.model, output_dir, metrics, trainer.state.log_history, trainer)
+    return FinetuneResult(trainer.model, saved, metrics, trainer.state.log_history, trainer)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The inputs, and short names for the most used `TrainingArguments` (whose defaults are this package's)."""
     parser.add_argument("model", help="SignCLIP model directory")
     parser.add_argument("dataset", help="saved dataset with splits (signclip-hf build-dataset)")
-    parser.add_argument("--output", required=True, help="directory for the fine-tuned model")
     parser.add_argument("--train-split", default="train")
     parser.add_argument("--eval-split", default="test", help="held-out split for checkpoint selection ('' for none)")
-    defaults = FinetuneConfig()
-    parser.add_argument("--epochs", type=float, default=defaults.num_train_epochs)
-    parser.add_argument("--max-steps", type=int, default=defaults.max_steps)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--batch-size", type=int, default=defaults.per_device_train_batch_size)
-    parser.add_argument("--gradient-accumulation-steps", type=int, default=defaults.gradient_accumulation_steps)
-    parser.add_argument("--early-stopping-patience", type=int, default=defaults.early_stopping_patience)
-    parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--label-column", default=defaults.label_column)
+    for flag, dest, kind in (("--output", "output_dir", str), ("--epochs", "num_train_epochs", float),
+                             ("--batch-size", "per_device_train_batch_size", int)):
+        parser.add_argument(flag, dest=dest, type=kind, default=argparse.SUPPRESS, help=f"same as --{dest}")
+    parser.set_defaults(**training_defaults(), output_dir="")  # "": not given (TrainingArguments would pick one)
 
 
-def run(args: argparse.Namespace) -> int:
-    check_model_path(args.model)  # a missing directory fails now, not after a Hub lookup
-    train, evaluation = load_splits(args.dataset, args.train_split, args.eval_split or None)
-    config = FinetuneConfig(
-        output_dir=args.output,
-        num_train_epochs=args.epochs,
-        max_steps=args.max_steps,
-        learning_rate=args.learning_rate,
-        per_device_train_batch_size=args.batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        early_stopping_patience=args.early_stopping_patience,
-        augment=not args.no_augment,
-        seed=args.seed,
-        label_column=args.label_column,
-    )
-    result = finetune(args.model, train, evaluation, config)
+def run(args: FinetuneArguments, training_args: TrainingArguments, inputs: argparse.Namespace) -> int:
+    if not training_args.output_dir:
+        raise ValueError("give the directory for the fine-tuned model: --output DIR")
+    check_model_path(inputs.model)  # a missing directory fails now, not after a Hub lookup
+    train, evaluation = load_splits(inputs.dataset, inputs.train_split, inputs.eval_split or None)
+    result = finetune(inputs.model, train, evaluation, args, training_args)
     for key, value in result.metrics.items():
         print(f"{key:>28}  {value:.4f}" if isinstance(value, float) else f"{key:>28}  {value}")
     print(f"saved the fine-tuned model and processor to {result.output_dir}")
     return 0
 
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "classifier_from_signclip", "finetune", "compute_metrics_fn"]
+__all__ = [
+    "FinetuneArguments",
+    "FinetuneResult",
+    "classifier_from_signclip",
+    "compute_metrics_fn",
+    "finetune",
+    "training_arguments",
+    "training_defaults",
+    "without_evaluation",
+]
