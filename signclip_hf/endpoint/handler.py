@@ -49,9 +49,9 @@ class EndpointHandler:
 
     def __call__(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         pose_bytes, parameters = self.parse(data)
-        if self.video.is_video(pose_bytes):  # a video: its pose, refused past the duration limit
-            config = self.video.VideoConfig(max_seconds=self.max_video_seconds)
-            pose_bytes = self.video.as_pose_source(pose_bytes, '"inputs" (video)', config)
+        # a video becomes its pose, refused past the duration limit; a .pose passes unchanged
+        config = self.video.VideoConfig(max_seconds=self.max_video_seconds)
+        pose_bytes = self.video.as_pose_source(pose_bytes, '"inputs" (video)', config)
         return check_finite_scores(self.pipeline(pose_bytes, **parameters))
 
     def parse(self, data: Any) -> tuple[bytes, dict[str, Any]]:
