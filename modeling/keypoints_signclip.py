@@ -7,9 +7,10 @@ with `pose_normalization_info`), legs hidden, missing points 0. Pure numpy, vect
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NoReturn, Sequence
+from typing import NoReturn
 
 import numpy as np
 
@@ -36,7 +37,6 @@ FACE_CONTOUR_POINTS = tuple(str(i) for i in (
     389, 390, 397, 398, 400, 402, 405, 409, 415, 454, 466,
 ))  # fmt: skip
 LEG_POINTS = BODY_POINTS[25:]  # knees, ankles, heels, foot indices: hidden, as in the original
-
 
 
 class InvalidPoseError(ValueError):
@@ -201,7 +201,8 @@ def check_keypoints(points: np.ndarray, layout_name: str, name: str) -> None:
     layout = KEYPOINT_LAYOUTS[layout_name]
     if points.ndim != 3 or points.shape[1:] != (layout.num_points, 3):
         raise PoseLayoutError(
-            name, f"expected keypoints of shape (frames, {layout.num_points}, 3) for the {layout_name!r} layout, "
+            name,
+            f"expected keypoints of shape (frames, {layout.num_points}, 3) for the {layout_name!r} layout, "
             f"got {tuple(points.shape)}",
         )
     if points.shape[0] == 0:
@@ -295,18 +296,18 @@ def mirror_features(features: np.ndarray, layout_name: str = "holistic") -> np.n
 
 
 __all__ = [
-    "KeypointLayout",
     "KEYPOINT_LAYOUTS",
-    "InvalidPoseError",
     "CorruptPoseError",
-    "EmptyPoseError",
-    "PoseLayoutError",
-    "NonFinitePoseError",
     "DegeneratePoseError",
-    "normalize_keypoints",
-    "keypoints_to_features",
-    "batch_keypoints_to_features",
-    "refuse_non_finite",
+    "EmptyPoseError",
+    "InvalidPoseError",
+    "KeypointLayout",
+    "NonFinitePoseError",
+    "PoseLayoutError",
     "array_to_keypoints",
+    "batch_keypoints_to_features",
+    "keypoints_to_features",
     "mirror_features",
+    "normalize_keypoints",
+    "refuse_non_finite",
 ]

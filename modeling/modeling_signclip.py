@@ -163,7 +163,9 @@ class SignCLIPPreTrainedModel(PreTrainedModel):
         self, pose_values: torch.Tensor, pose_attention_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """(B, frames, features) -> (B, embed_dim) pose embeddings (L2-normalized for `score_type="cosine"`)."""
-        return finish_embeds(self.pose_model(pose_values, pose_attention_mask), self.pose_projection, self.config.score_type)
+        return finish_embeds(
+            self.pose_model(pose_values, pose_attention_mask), self.pose_projection, self.config.score_type
+        )
 
 
 class SignCLIPModel(SignCLIPPreTrainedModel):

@@ -234,10 +234,13 @@ def _read_v0_0_body(data: bytes, header: PoseFileHeader, name: str):
         starts.append(reader.offset + 2 if people else None)
         reader.skip(people * person_bytes, "frame data")
     if reader.offset != len(data):
-        raise CorruptPoseError(name, f"damaged: {len(data) - reader.offset:,} bytes after the last of {frames:,} frames")
+        raise CorruptPoseError(
+            name, f"damaged: {len(data) - reader.offset:,} bytes after the last of {frames:,} frames"
+        )
     if frames * values * 4 > MAX_V0_0_EXPANSION * len(data):
         raise CorruptPoseError(
-            name, f"{frames:,} frames × {header.points:,} points would take {frames * values * 4:,} bytes in memory "
+            name,
+            f"{frames:,} frames × {header.points:,} points would take {frames * values * 4:,} bytes in memory "
             f"from a {len(data):,}-byte file (frames without a person; at most {MAX_V0_0_EXPANSION}× the file size)",
         )
     array = np.zeros((frames, 1, header.points, header.values_per_point), dtype=np.float32)
@@ -281,7 +284,8 @@ def read_keypoints(source: PoseInput, layout_name: str = "holistic", name: str |
     if not (np.minimum.reduce(confidence, axis=None) >= 0 and np.maximum.reduce(confidence, axis=None) <= 1):  # NaN too
         bad = np.nonzero(~((confidence >= 0) & (confidence <= 1)))
         raise CorruptPoseError(
-            name, f"confidence {confidence[bad][0]} outside [0, 1] at frame {bad[0][0]} (damaged file or another format)"
+            name,
+            f"confidence {confidence[bad][0]} outside [0, 1] at frame {bad[0][0]} (damaged file or another format)",
         )
     return points, confidence, float(pose.body.fps)
 

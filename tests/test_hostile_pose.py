@@ -19,6 +19,7 @@ from pose_format import Pose
 from pose_format.pose_header import PoseHeader
 from pose_format.utils.generic import pose_normalization_info
 from pose_format.utils.reader import BufferReader
+
 from signclip_hf.modeling import (
     CorruptPoseError,
     EmptyPoseError,
