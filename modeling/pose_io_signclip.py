@@ -148,7 +148,8 @@ def read_pose_file_header(data: bytes, name: str) -> PoseFileHeader:
 
     Refuses unknown versions, counts of components / points / limbs beyond the limits above, names longer than
     `MAX_HEADER_NAME_BYTES`, and repeated component or point names (pose-format would silently use one copy).
-    The last few headers are remembered by their bytes: a dataset's files share one header.
+    The last few headers are remembered by their bytes, with their layout selections (this module's one header
+    cache): a dataset's files share one header.
     """
     for header in _RECENT_FILE_HEADERS:
         if data.startswith(header.raw):
