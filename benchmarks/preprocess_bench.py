@@ -17,7 +17,7 @@ from pose_format.utils.generic import pose_normalization_info
 
 from common import SHARED_DATA, best_time, gesture_files, report
 from signclip_hf.modeling import SignCLIPFeatureExtractor
-from signclip_hf.modeling.feature_extraction_signclip import FACE_CONTOUR_POINTS
+from signclip_hf.modeling.keypoints_signclip import FACE_CONTOUR_POINTS
 
 COMPONENTS = ["POSE_LANDMARKS", "FACE_LANDMARKS", "LEFT_HAND_LANDMARKS", "RIGHT_HAND_LANDMARKS"]
 

@@ -1,7 +1,8 @@
 """The SignCLIP model family in transformers' file layout (these files also travel to the Hub as remote code)."""
 
 from .configuration_signclip import SignCLIPConfig, SignCLIPPoseConfig, select_frame_indices
-from .feature_extraction_signclip import (
+from .feature_extraction_signclip import SignCLIPFeatureExtractor
+from .keypoints_signclip import (
     KEYPOINT_LAYOUTS,
     CorruptPoseError,
     DegeneratePoseError,
@@ -10,11 +11,11 @@ from .feature_extraction_signclip import (
     KeypointLayout,
     NonFinitePoseError,
     PoseLayoutError,
-    SignCLIPFeatureExtractor,
     array_to_keypoints,
     keypoints_to_features,
     mirror_features,
-    read_keypoints,
+    normalize_keypoints,
+    refuse_non_finite,
 )
 from .modeling_signclip import (
     SignCLIPForVideoClassification,
@@ -23,6 +24,7 @@ from .modeling_signclip import (
     SignCLIPPreTrainedModel,
     signclip_loss,
 )
+from .pose_io_signclip import describe_pose_input, load_pose, read_keypoints
 from .processing_signclip import (
     SIGN_LANGUAGES,
     SPOKEN_LANGUAGES,

@@ -39,9 +39,10 @@ class SignCLIPPoseConfig(BertConfig):
 
     Args:
         input_dim: features per frame (3 × keypoints; 609 for the 203-point holistic layout).
-        max_frames: frames the pose tower attends to; position of [SEP] is `max_frames + 1`
-            (257 in the released model, whatever the clip length).
-        long_clip_policy: what happens to clips longer than `max_frames` (see `select_frame_indices`).
+        max_frames: frames the pose tower has positions for; position of [SEP] is `max_frames + 1`
+            (257 in the released model, whatever the clip length). How clips are fitted to it is
+            preprocessing, set on the feature extractor (`max_frames`, `long_clip_policy`); configs saved with
+            a `long_clip_policy` still load (transformers keeps unknown keys as attributes, unused here).
         cls_token_id, sep_token_id: rows of the pose tower's own word-embedding table used as [CLS]/[SEP].
         tokenizer_layer_norm_eps: LayerNorm eps inside the MLP tokenizer (1e-5, as released).
     """
@@ -53,7 +54,6 @@ class SignCLIPPoseConfig(BertConfig):
     max_position_embeddings: int = 512
     input_dim: int = 609
     max_frames: int = 256
-    long_clip_policy: str = "subsample"
     cls_token_id: int = 101
     sep_token_id: int = 102
     tokenizer_layer_norm_eps: float = 1e-5
@@ -68,8 +68,6 @@ class SignCLIPPoseConfig(BertConfig):
 
     def validate_architecture(self):
         super().validate_architecture()
-        if self.long_clip_policy not in LONG_CLIP_POLICIES:
-            raise ValueError(f"long_clip_policy must be one of {LONG_CLIP_POLICIES}, got {self.long_clip_policy!r}")
         if self.sep_position >= self.max_position_embeddings:
             raise ValueError(
                 f"max_frames={self.max_frames} needs max_position_embeddings > {self.sep_position} "

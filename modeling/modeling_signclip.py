@@ -22,6 +22,10 @@ from transformers.utils import ModelOutput
 
 from .configuration_signclip import SignCLIPConfig, SignCLIPPoseConfig, select_frame_indices
 
+# Clips longer than the pose tower's positions reach the model only when the feature extractor (which owns the
+# long-clip policy) was bypassed; they are then subsampled uniformly, the feature extractor's default policy.
+OVERLONG_CLIP_POLICY = "subsample"
+
 
 def signclip_loss(logits_per_pose: torch.Tensor) -> torch.Tensor:
     """Symmetric in-batch contrastive loss, summed over both directions as released (MMPT `mmpt/losses/nce.py` `MMContraLoss`)."""
@@ -46,6 +50,11 @@ def finish_embeds(pooled: torch.Tensor, projection: nn.Linear | None, score_type
     """Pooled tower output -> embedding: optional projection, L2-normalized for `score_type="cosine"`."""
     embeds = projection(pooled) if projection is not None else pooled
     return F.normalize(embeds, dim=-1) if score_type == "cosine" else embeds
+
+
+def embedding_projection(hidden_size: int, config: SignCLIPConfig) -> nn.Linear | None:
+    """The bias-free projection of a tower's pooled output to `projection_dim` (None without one)."""
+    return nn.Linear(hidden_size, config.projection_dim, bias=False) if config.projection_dim is not None else None
 
 
 @dataclass
@@ -113,8 +122,8 @@ class SignCLIPPoseTransformer(nn.Module):
         return masked_mean(hidden_states, without_cls(attention_mask))
 
     def _fit_long_clips(self, pose_values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Apply the long-clip policy per clip (rare path: the processor already does this)."""
-        max_frames, policy = self.config.max_frames, self.config.long_clip_policy
+        """Fit clips longer than `max_frames` per clip (rare path: the feature extractor already does this)."""
+        max_frames, policy = self.config.max_frames, OVERLONG_CLIP_POLICY
         fitted = pose_values.new_zeros(pose_values.shape[0], max_frames, pose_values.shape[2])
         fitted_mask = mask.new_zeros(mask.shape[0], max_frames)
         for row, length in enumerate(mask.sum(dim=1).tolist()):
@@ -125,6 +134,8 @@ class SignCLIPPoseTransformer(nn.Module):
 
 
 class SignCLIPPreTrainedModel(PreTrainedModel):
+    """Weight initialization; pose embeddings from the `pose_model` and `pose_projection` of every SignCLIP model."""
+
     config: SignCLIPConfig
     config_class = SignCLIPConfig
     base_model_prefix = "signclip"
@@ -148,6 +159,14 @@ class SignCLIPPreTrainedModel(PreTrainedModel):
         if isinstance(module, SignCLIPModel) and module.logit_scale is not None:
             init.constant_(module.logit_scale, self.config.logit_scale_init_value)
 
+    def get_pose_features(
+        self, pose_values: torch.Tensor, pose_attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, frames, features) -> (B, embed_dim) pose embeddings (L2-normalized for `score_type="cosine"`)."""
+        return finish_embeds(
+            self.pose_model(pose_values, pose_attention_mask), self.pose_projection, self.config.score_type
+        )
+
 
 class SignCLIPModel(SignCLIPPreTrainedModel):
     """Pose and text towers in one embedding space; `forward` scores every pose against every text."""
@@ -156,21 +175,12 @@ class SignCLIPModel(SignCLIPPreTrainedModel):
         super().__init__(config)
         self.pose_model = SignCLIPPoseTransformer(config.pose_config)
         self.text_model = AutoModel.from_config(config.text_config, add_pooling_layer=False)
-        if config.projection_dim is not None:
-            self.pose_projection = nn.Linear(config.pose_config.hidden_size, config.projection_dim, bias=False)
-            self.text_projection = nn.Linear(config.text_config.hidden_size, config.projection_dim, bias=False)
-        else:
-            self.pose_projection = self.text_projection = None
+        self.pose_projection = embedding_projection(config.pose_config.hidden_size, config)
+        self.text_projection = embedding_projection(config.text_config.hidden_size, config)
         self.logit_scale = (
             nn.Parameter(torch.tensor(config.logit_scale_init_value)) if config.score_type == "cosine" else None
         )
         self.post_init()
-
-    def get_pose_features(
-        self, pose_values: torch.Tensor, pose_attention_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """(B, frames, features) -> (B, embed_dim) pose embeddings (L2-normalized for `score_type="cosine"`)."""
-        return finish_embeds(self.pose_model(pose_values, pose_attention_mask), self.pose_projection, self.config.score_type)
 
     def get_text_features(
         self,
@@ -200,7 +210,6 @@ class SignCLIPModel(SignCLIPPreTrainedModel):
         pose_attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         return_loss: bool | None = None,
-        **kwargs,
     ) -> SignCLIPOutput:
         if input_ids is None or pose_values is None:
             raise ValueError("SignCLIPModel.forward needs both `pose_values` and `input_ids`")
@@ -230,18 +239,9 @@ class SignCLIPForVideoClassification(SignCLIPPreTrainedModel):
     def __init__(self, config: SignCLIPConfig):
         super().__init__(config)
         self.pose_model = SignCLIPPoseTransformer(config.pose_config)
-        self.pose_projection = (
-            nn.Linear(config.pose_config.hidden_size, config.projection_dim, bias=False)
-            if config.projection_dim is not None
-            else None
-        )
+        self.pose_projection = embedding_projection(config.pose_config.hidden_size, config)
         self.classifier = nn.Linear(config.embed_dim, config.num_labels)
         self.post_init()
-
-    def get_pose_features(
-        self, pose_values: torch.Tensor, pose_attention_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return finish_embeds(self.pose_model(pose_values, pose_attention_mask), self.pose_projection, self.config.score_type)
 
     @torch.no_grad()
     def init_classifier_from_text_embeds(self, text_embeds: torch.Tensor, logit_scale: float = 1.0) -> None:
@@ -257,7 +257,6 @@ class SignCLIPForVideoClassification(SignCLIPPreTrainedModel):
         pose_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
-        **kwargs,
     ) -> ImageClassifierOutput:
         logits = self.classifier(self.get_pose_features(pose_values, pose_attention_mask))
         loss = None

@@ -14,7 +14,8 @@ iterator measures the batch by) and each row comes back to `postprocess` as a ba
 Outputs are checked to be finite: a NaN/inf score is an error, never an answer.
 `save_pretrained` also writes the processor (transformers' `Pipeline.save_pretrained` does not)
 and records the pipeline in `config.custom_pipelines`, so that
-`pipeline(model=directory_or_repo, trust_remote_code=True)` rebuilds it without this package installed.
+`pipeline(model=directory_or_repo, trust_remote_code=True)` rebuilds it without this package installed;
+`register_pipelines` registers the same tasks locally (each class declares its task, Auto class and type once).
 Only torch/transformers/numpy and sibling files are imported: this file must run without signclip_hf.
 """
 
@@ -24,8 +25,10 @@ import os
 from typing import Any
 
 import torch
+import transformers
 from transformers import Pipeline
 from transformers.dynamic_module_utils import custom_object_save
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .processing_signclip import format_prompt
 
@@ -35,6 +38,7 @@ class _PosePipeline(Pipeline):
 
     task_name: str = ""
     auto_class: str = "AutoModel"  # transformers Auto class that loads the model for this pipeline
+    pipeline_type: str = "multimodal"
     _load_processor = None
     _load_feature_extractor = None
     _load_tokenizer = False
@@ -62,7 +66,11 @@ class _PosePipeline(Pipeline):
         os.makedirs(save_directory, exist_ok=True)
         module = type(self).__module__.split(".")[-1]
         self.model.config.custom_pipelines = {
-            self.task_name: {"impl": f"{module}.{type(self).__name__}", "pt": [self.auto_class], "type": "multimodal"}
+            self.task_name: {
+                "impl": f"{module}.{type(self).__name__}",
+                "pt": [self.auto_class],
+                "type": self.pipeline_type,
+            }
         }
         custom_object_save(self, save_directory)
         self.model.save_pretrained(save_directory, **kwargs)
@@ -85,40 +93,55 @@ class ZeroShotSignClassificationPipeline(_PosePipeline):
         super().__init__(*args, **kwargs)
         if self.processor is None or getattr(self.processor, "tokenizer", None) is None:
             raise ValueError("zero-shot-sign-classification needs a SignCLIPProcessor (tokenizer + feature extractor)")
+        self._prompt_embeds = None
+
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        self._prompt_embeds = None  # (prompts, text embeddings): encoded once per call, on the first batch
+        return super().__call__(inputs, **kwargs)
 
     def _sanitize_parameters(self, candidate_labels=None, spoken_language=None, sign_language=None, top_k=None):
         languages = dict(spoken_language=spoken_language, sign_language=sign_language)
         for key, value in languages.items():
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{key} must be a language code string such as 'en' or 'ase', got {value!r}")
-        preprocess = {
-            key: value for key, value in dict(candidate_labels=candidate_labels, **languages).items() if value is not None
+        if candidate_labels is not None:  # checked once per call; labels given at construction were checked then
+            candidate_labels = check_candidate_labels(candidate_labels)
+        prompts = {
+            key: value
+            for key, value in dict(candidate_labels=candidate_labels, **languages).items()
+            if value is not None
         }
-        return preprocess, {}, ({"top_k": check_top_k(top_k)} if top_k is not None else {})
+        postprocess = {"top_k": check_top_k(top_k)} if top_k is not None else {}
+        if candidate_labels is not None:
+            postprocess["candidate_labels"] = candidate_labels
+        return {}, prompts, postprocess
 
-    def preprocess(self, pose, candidate_labels=None, spoken_language: str = "en", sign_language: str = "ase"):
+    def preprocess(self, pose):
+        return self._pose_inputs(pose)
+
+    def _forward(self, model_inputs, candidate_labels=None, spoken_language: str = "en", sign_language: str = "ase"):
+        text_embeds = self._encode_prompts(candidate_labels, spoken_language, sign_language)
+        pose_embeds = self.model.get_pose_features(**model_inputs)
+        return {"logits": self.model.score(pose_embeds, text_embeds)}  # (poses, labels)
+
+    def _encode_prompts(self, candidate_labels, spoken_language: str, sign_language: str) -> torch.Tensor:
+        """Text embeddings of the prompts `"<en> <ase> house"`, computed once per call (every batch shares them)."""
         labels = check_candidate_labels(candidate_labels)
         prompts = [format_prompt(label, spoken_language, sign_language) for label in labels]
-        inputs = self._pose_inputs(pose)
-        # not a tensor, so batching keeps one copy per pose instead of concatenating the prompts
-        inputs["text_inputs"] = dict(self.processor(text=prompts, return_tensors="pt"))
-        inputs["candidate_labels"] = labels
-        return inputs
+        if self._prompt_embeds is None or self._prompt_embeds[0] != prompts:
+            text_inputs = self._ensure_tensor_on_device(
+                dict(self.processor(text=prompts, return_tensors="pt")), self.device
+            )
+            self._prompt_embeds = (prompts, self.model.get_text_features(**text_inputs))
+        return self._prompt_embeds[1]
 
-    def _forward(self, model_inputs):
-        labels = model_inputs.pop("candidate_labels")
-        text_inputs = model_inputs.pop("text_inputs")
-        if isinstance(text_inputs, list):  # a batch: every pose of one call has the same prompts
-            text_inputs = text_inputs[0]
-        logits = self.model(**text_inputs, **model_inputs).logits_per_pose  # (poses, labels)
-        return {"logits": logits, "candidate_labels": labels}
-
-    def postprocess(self, model_outputs, top_k: int | None = None):
+    def postprocess(self, model_outputs, candidate_labels=None, top_k: int | None = None):
         logits = check_finite(model_outputs["logits"][0].float(), "logits")
         scores = logits.softmax(dim=-1)
         order = torch.argsort(logits, descending=True, stable=True)[:top_k]
-        labels = model_outputs["candidate_labels"]
-        return [{"label": labels[i], "score": scores[i].item(), "logit": logits[i].item()} for i in order.tolist()]
+        return [
+            {"label": candidate_labels[i], "score": scores[i].item(), "logit": logits[i].item()} for i in order.tolist()
+        ]
 
 
 class SignClassificationPipeline(_PosePipeline):
@@ -172,10 +195,11 @@ def check_finite(values: torch.Tensor, what: str) -> torch.Tensor:
     return values
 
 
-def check_top_k(top_k: Any) -> int:
-    """A positive integer (`top_k=0` or a float would silently give an empty or wrong ranking)."""
+def check_top_k(top_k: Any, name: str = "top_k") -> int:
+    """A positive integer (`top_k=0` or a float would silently give an empty or wrong ranking); `name` is how
+    the error names the parameter (the endpoint handler says `"parameters.top_k"`)."""
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        raise ValueError(f"{name} must be a positive integer, got {top_k!r}")
     return top_k
 
 
@@ -191,7 +215,23 @@ def check_candidate_labels(candidate_labels: Any) -> list[str]:
     return list(candidate_labels)
 
 
+PIPELINES = (ZeroShotSignClassificationPipeline, SignClassificationPipeline, PoseFeatureExtractionPipeline)
+
+
+def register_pipelines() -> None:
+    """Make `pipeline(task, model=...)` find these pipelines locally (saved models name them in `custom_pipelines`)."""
+    for pipeline_class in PIPELINES:
+        PIPELINE_REGISTRY.register_pipeline(
+            pipeline_class.task_name,
+            pipeline_class,
+            pt_model=getattr(transformers, pipeline_class.auto_class),
+            type=pipeline_class.pipeline_type,
+        )
+
+
 __all__ = [
+    "PIPELINES",
+    "register_pipelines",
     "ZeroShotSignClassificationPipeline",
     "SignClassificationPipeline",
     "PoseFeatureExtractionPipeline",

@@ -88,7 +88,7 @@ class SignCLIPProcessor(ProcessorMixin):
     """
 
     def __init__(self, feature_extractor=None, tokenizer=None, text_max_length: int = 63, **kwargs):
-        super().__init__(feature_extractor, tokenizer)
+        super().__init__(feature_extractor, tokenizer, **kwargs)  # ProcessorMixin refuses unknown keywords
         self.text_max_length = text_max_length
 
     def __call__(
@@ -97,7 +97,6 @@ class SignCLIPProcessor(ProcessorMixin):
         poses=None,
         return_tensors: str | None = None,
         validate_tags: bool = True,
-        **kwargs,
     ) -> BatchFeature:
         if text is None and poses is None:
             raise ValueError("give `text`, `poses`, or both")

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .feature_extraction_signclip import InvalidPoseError
+from .keypoints_signclip import InvalidPoseError
 
 # `video_to_pose` passes its (empty) --additional-config to `process_holistic`, which adds only
 # static_image_mode=False: every other Holistic setting is MediaPipe's default (model_complexity=1,
@@ -125,9 +125,12 @@ def describe_video(source: Any) -> str:
 
 
 def as_pose_source(source: Any, name: str | None = None, config: VideoConfig | None = None) -> Any:
-    """The feature extractor's hook: a video input becomes its `.pose` (a cached path, or bytes); others pass."""
-    if not is_video(source):
-        return source
+    """A video input becomes its `.pose` (a cached path, or bytes); any other input is returned as is."""
+    return video_pose_source(source, name, config) if is_video(source) else source
+
+
+def video_pose_source(source: Any, name: str | None = None, config: VideoConfig | None = None) -> Any:
+    """A video known to be one (`is_video`) -> its `.pose`: a path in the cache, or bytes without a cache."""
     config = config or VideoConfig()
     if config.cache_dir is not None:
         return cached_pose_path(source, config, name)
@@ -382,6 +385,7 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "is_video",
     "as_pose_source",
+    "video_pose_source",
     "video_to_pose",
     "write_pose",
     "cached_pose_path",

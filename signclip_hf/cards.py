@@ -29,7 +29,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .hub_cards import TEMPLATES_DIR
-from .modeling import SIGN_LANGUAGES
+from .modeling import SIGN_LANGUAGES, SignCLIPFeatureExtractor
 
 TEMPLATE_NAME = "model_card.md.j2"
 # The Hub has no pose or sign-language task. A contrastive SignCLIPModel is an embedding model, so
@@ -122,6 +122,13 @@ def eval_results_from_json(
     return results
 
 
+def saved_feature_extractor(model_dir: str | Path) -> SignCLIPFeatureExtractor:
+    """The feature extractor saved beside the model (it owns the preprocessing settings); defaults if none was."""
+    if any((Path(model_dir) / name).is_file() for name in ("processor_config.json", "preprocessor_config.json")):
+        return SignCLIPFeatureExtractor.from_pretrained(model_dir)
+    return SignCLIPFeatureExtractor()
+
+
 def build_model_card(model_dir: str | Path, info: CardInfo, eval_json: str | Path | dict | None = None) -> ModelCard:
     """Card for the model saved in `model_dir` (its config.json gives architecture facts)."""
     config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
@@ -150,6 +157,7 @@ def build_model_card(model_dir: str | Path, info: CardInfo, eval_json: str | Pat
         classifier=architecture == "SignCLIPForVideoClassification",
         id2label=config.get("id2label") or {},
         pose=pose,
+        preprocessing=saved_feature_extractor(model_dir),
         text=text,
         keypoint_layout="right hand only (21 points, 63 features)" if pose["input_dim"] == 63 else
         "MediaPipe Holistic: 33 body + 128 face contour + 2 x 21 hand points (203 points, 609 features)",

@@ -72,7 +72,6 @@ def build_model(spec: ModelSpec) -> SignCLIPModel:
             vocab_size=POSE_VOCAB_SIZE,
             input_dim=KEYPOINT_LAYOUTS[spec.keypoint_layout].feature_dim,
             max_frames=spec.max_frames,
-            long_clip_policy=spec.long_clip_policy,
         ),
         text_config=text_config.to_dict(),
         score_type=spec.score_type,

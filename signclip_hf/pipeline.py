@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transformers import AutoModel, AutoModelForVideoClassification, PreTrainedModel
-from transformers.pipelines import PIPELINE_REGISTRY
+from transformers import PreTrainedModel
 
 from .modeling import SignCLIPForVideoClassification, SignCLIPProcessor
 from .modeling.pipeline_signclip import (
@@ -18,23 +17,10 @@ from .modeling.pipeline_signclip import (
     SignClassificationPipeline,
     ZeroShotSignClassificationPipeline,
     check_candidate_labels,
+    register_pipelines,
 )
 
-PIPELINE_REGISTRY.register_pipeline(
-    ZeroShotSignClassificationPipeline.task_name,
-    ZeroShotSignClassificationPipeline,
-    pt_model=AutoModel,
-    type="multimodal",
-)
-PIPELINE_REGISTRY.register_pipeline(
-    SignClassificationPipeline.task_name,
-    SignClassificationPipeline,
-    pt_model=AutoModelForVideoClassification,
-    type="multimodal",
-)
-PIPELINE_REGISTRY.register_pipeline(
-    PoseFeatureExtractionPipeline.task_name, PoseFeatureExtractionPipeline, pt_model=AutoModel, type="multimodal"
-)
+register_pipelines()
 
 
 def pipeline_class_for(model: PreTrainedModel) -> type:

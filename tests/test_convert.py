@@ -88,7 +88,8 @@ def test_every_key_is_accounted_for(converted):
         assert len(list(weights.keys())) == len(report.mapped)
     files = {p.name for p in model_dir.iterdir()}
     assert {"config.json", "processor_config.json", "tokenizer.json", "model.safetensors", "modeling_signclip.py",
-            "pipeline_signclip.py", "processing_signclip.py", "feature_extraction_signclip.py"} <= files  # fmt: skip
+            "pipeline_signclip.py", "processing_signclip.py", "feature_extraction_signclip.py", "keypoints_signclip.py",
+            "pose_io_signclip.py"} <= files  # fmt: skip
     config = json.loads((model_dir / "config.json").read_text())
     assert config["custom_pipelines"]["zero-shot-sign-classification"]["impl"] == (
         "pipeline_signclip.ZeroShotSignClassificationPipeline"

@@ -17,7 +17,7 @@ from signclip_hf.modeling import (
     SignCLIPFeatureExtractor,
     read_keypoints,
 )
-from signclip_hf.modeling.feature_extraction_signclip import FACE_CONTOUR_POINTS
+from signclip_hf.modeling.keypoints_signclip import FACE_CONTOUR_POINTS
 from signclip_hf.sample_data import FORMATS_DIR, GESTURES_DIR, HOUSE_POSE, SAMPLE_DIR
 
 DGS_HOUSE = SAMPLE_DIR / "signs" / "dgs-HOUSE1A.pose"

@@ -19,14 +19,15 @@ from pose_format import Pose
 from pose_format.pose_header import PoseHeader
 from pose_format.utils.generic import pose_normalization_info
 from pose_format.utils.reader import BufferReader
+
 from signclip_hf.modeling import (
     CorruptPoseError,
     EmptyPoseError,
     NonFinitePoseError,
     SignCLIPFeatureExtractor,
+    load_pose,
 )
-from signclip_hf.modeling.feature_extraction_signclip import FACE_CONTOUR_POINTS, _load_pose
-
+from signclip_hf.modeling.keypoints_signclip import FACE_CONTOUR_POINTS
 from signclip_hf.sample_data import FORMATS_DIR, GESTURES_DIR, HOUSE_POSE, SAMPLE_DIR
 
 DGS_HOUSE = SAMPLE_DIR / "signs" / "dgs-HOUSE1A.pose"  # v0.1
@@ -258,7 +259,7 @@ def wide_v0_0() -> bytes:
 
 def test_v0_0_read_as_pose_format_does_with_bounded_memory(extractor, tmp_path):
     for path in (V0_0, FORMATS_DIR / "openpose.pose"):
-        ours, theirs = _load_pose(path, str(path)), Pose.read(path.read_bytes())
+        ours, theirs = load_pose(path, str(path)), Pose.read(path.read_bytes())
         assert ours.body.fps == theirs.body.fps
         assert [c.points for c in ours.header.components] == [c.points for c in theirs.header.components]
         np.testing.assert_array_equal(ours.body.data, theirs.body.data.data)

@@ -76,7 +76,8 @@ def test_convert_push_and_use_without_signclip_hf(hub_env, tmp_path):
     assert {
         "README.md", "handler.py", "requirements.txt", "config.json", "model.safetensors", "processor_config.json",
         "tokenizer.json", "tokenizer_config.json", "configuration_signclip.py", "modeling_signclip.py",
-        "feature_extraction_signclip.py", "processing_signclip.py", "pipeline_signclip.py",
+        "feature_extraction_signclip.py", "processing_signclip.py", "pipeline_signclip.py", "keypoints_signclip.py",
+        "pose_io_signclip.py", "video_signclip.py",
     } <= files  # fmt: skip
     commits = len(api.list_repo_commits(repo_id))
     again = push_model(tmp_path / "model", repo_id, card=card, eval_json=EVAL_JSON)  # nothing changed

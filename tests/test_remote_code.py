@@ -23,7 +23,10 @@ def test_remote_code_load_without_signclip_hf(tmp_path):
     model_dir = save_tiny(tmp_path / "model", seed=11)
     config = json.loads((model_dir / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_signclip.SignCLIPModel"
-    for name in ("configuration_signclip.py", "modeling_signclip.py", "feature_extraction_signclip.py", "processing_signclip.py"):
+    for name in (
+        "configuration_signclip.py", "modeling_signclip.py", "feature_extraction_signclip.py", "processing_signclip.py",
+        "keypoints_signclip.py", "pose_io_signclip.py",
+    ):  # fmt: skip
         assert (model_dir / name).is_file()
     with torch.no_grad():
         expected = tiny_model(seed=11)(**tiny_processor()(text=PROMPTS, poses=[HOUSE_POSE], return_tensors="pt"))

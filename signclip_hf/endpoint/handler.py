@@ -40,6 +40,7 @@ class EndpointHandler:
         self, path: str = "", max_pose_bytes: int = MAX_POSE_BYTES, max_video_seconds: float = MAX_VIDEO_SECONDS
     ):
         self.pipeline = pipeline(model=path or ".", trust_remote_code=True)
+        self.checks = importlib.import_module(type(self.pipeline).__module__)  # the pipeline's own parameter checks
         self.zero_shot = self.pipeline.task == "zero-shot-sign-classification"
         self.max_pose_bytes = max_pose_bytes
         self.max_video_seconds = max_video_seconds
@@ -49,9 +50,9 @@ class EndpointHandler:
 
     def __call__(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         pose_bytes, parameters = self.parse(data)
-        if self.video.is_video(pose_bytes):  # a video: its pose, refused past the duration limit
-            config = self.video.VideoConfig(max_seconds=self.max_video_seconds)
-            pose_bytes = self.video.as_pose_source(pose_bytes, '"inputs" (video)', config)
+        # a video becomes its pose, refused past the duration limit; a .pose passes unchanged
+        config = self.video.VideoConfig(max_seconds=self.max_video_seconds)
+        pose_bytes = self.video.as_pose_source(pose_bytes, '"inputs" (video)', config)
         return check_finite_scores(self.pipeline(pose_bytes, **parameters))
 
     def parse(self, data: Any) -> tuple[bytes, dict[str, Any]]:
@@ -73,9 +74,8 @@ class EndpointHandler:
             check_labels(parameters.get("candidate_labels"))
         elif "candidate_labels" in parameters:
             raise ValueError("this model is a fine-tuned classifier with fixed labels; drop candidate_labels")
-        top_k = parameters.get("top_k")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-            raise ValueError(f'"parameters.top_k" must be a positive integer, got {top_k!r}')
+        if parameters.get("top_k") is not None:
+            self.checks.check_top_k(parameters["top_k"], '"parameters.top_k"')
         return pose_bytes, parameters
 
     def _decode(self, inputs: Any) -> bytes:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..modeling.feature_extraction_signclip import _load_pose
+from ..modeling import load_pose
 
 PAUSES = ("missing", "still")
 
@@ -54,7 +54,7 @@ def concatenate_clips(
     if not files or len(files) != len(glosses):
         raise ValueError("give one gloss per clip, and at least one clip")
     rng = np.random.default_rng(seed)
-    poses = [_load_pose(os.fspath(f), os.fspath(f)) for f in files]
+    poses = [load_pose(os.fspath(f), os.fspath(f)) for f in files]
     header, fps = poses[0].header, float(poses[0].body.fps)
     layout = [(c.name, tuple(c.points)) for c in header.components]
     data, confidence, placed, frame = [], [], [], 0

@@ -1,7 +1,7 @@
 """Sliding windows over a long recording, normalized per window as the model expects, embedded in batches.
 
-The released SignCLIP normalizes every clip by its own shoulders (SPEC §1; pose-format `Pose.normalize`
-with `pose_normalization_info`), so a window cannot reuse features normalized over the whole recording. The
+The released SignCLIP normalizes every clip by its own shoulders (pose-format `Pose.normalize` with
+`pose_normalization_info`, as fairseq examples/MMPT preprocesses poses), so a window cannot reuse features normalized over the whole recording. The
 shared work (reading the file, selecting the layout's keypoints) is done once per recording; each batch
 of windows of one size is then gathered and normalized at once with array operations, so memory is
 bounded by `batch_size × window` frames whatever the recording's length.
@@ -22,11 +22,15 @@ from ..modeling import (
     KEYPOINT_LAYOUTS,
     InvalidPoseError,
     SignCLIPFeatureExtractor,
+    describe_pose_input,
     mirror_features,
+    normalize_keypoints,
     read_keypoints,
+    refuse_non_finite,
     select_frame_indices,
 )
-from ..modeling.feature_extraction_signclip import HAND_POINTS, PoseInput, _describe, _refuse_non_finite
+from ..modeling.keypoints_signclip import right_hand_still
+from ..modeling.pose_io_signclip import PoseInput
 
 
 class RecordingTooShortError(InvalidPoseError):
@@ -53,11 +57,11 @@ class Recording:
 
 def read_recording(source: PoseInput, keypoint_layout: str = "holistic", name: str | None = None) -> Recording:
     """Read a long `.pose` (path, bytes or `pose_format.Pose`) once; errors name the file and the problem."""
-    name = name or _describe(source)
+    name = name or describe_pose_input(source)
     points, confidence, fps = read_keypoints(source, keypoint_layout, name)
     observed = confidence > 0
     if not np.isfinite(points[observed]).all():
-        _refuse_non_finite(points, observed, name)
+        refuse_non_finite(points, observed, name)
     if not fps > 0 or not np.isfinite(fps):
         raise InvalidPoseError(name, f"the header's frame rate is {fps}; times in seconds need fps > 0")
     points[~observed] = 0  # in place (read_keypoints returns a fresh array): missing points hold no NaN
@@ -78,37 +82,19 @@ def normalize_windows(
     """Features of the windows `[start, start + size)`, each normalized on its own, as the feature extractor
     does for a clip of exactly those frames (`keypoints_to_features`, the mirror option, the long-clip policy).
 
-    Normalization: minus the mean shoulder midpoint, divided by the mean shoulder distance, both over the
-    window's frames where both shoulders are seen. Returns (features (B, frames, 3K) float32, valid (B,)
+    Normalization is `normalize_keypoints` with one segment per window. Returns (features (B, frames, 3K) float32, valid (B,)
     bool): a window that the feature extractor would refuse (no frame with both shoulders, shoulders that
     coincide, features overflowing float32) is invalid and its rows are 0.
     """
     layout = KEYPOINT_LAYOUTS[feature_extractor.keypoint_layout]
-    frames = starts[:, None] + np.arange(size)  # (B, L)
-    points, observed = recording.points[frames], recording.observed[frames]  # (B, L, K, 3), (B, L, K)
-    batch = len(starts)
-    keep = np.repeat(observed & layout.kept_points, 3, axis=-1)  # (B, L, 3K)
-    flat = points.reshape(batch, size, -1)
-    valid = np.ones(batch, dtype=bool)
-    if layout.shoulder_indices is None:
-        features = np.where(keep, flat, np.float32(0))
-    else:
-        right, left = layout.shoulder_indices
-        both = observed[..., right] & observed[..., left]  # (B, L)
-        right_xyz, left_xyz = points[:, :, right].astype(np.float64), points[:, :, left].astype(np.float64)
-        count = both.sum(axis=1)
-        center = ((right_xyz + left_xyz) / 2 * both[..., None]).sum(axis=1) / np.maximum(count, 1)[:, None]
-        distance = (np.sqrt(((right_xyz - left_xyz) ** 2).sum(axis=-1)) * both).sum(axis=1) / np.maximum(count, 1)
-        valid = (count > 0) & (distance > 0)
-        scale = (1 / np.where(valid, distance, 1)).astype(np.float32)
-        shift = np.tile(center.astype(np.float32), layout.num_points)  # (B, 3K)
-        with np.errstate(over="ignore", invalid="ignore"):  # overflowing windows are made invalid just below
-            features = np.where(keep, (flat - shift[:, None]) * scale[:, None, None], np.float32(0))
-        valid &= np.isfinite(features.sum(axis=(1, 2), dtype=np.float64))
-        features[~valid] = 0
+    frames = (starts[:, None] + np.arange(size)).ravel()  # the windows' frames, one window after the other
+    features, valid = normalize_keypoints(
+        recording.points[frames], recording.observed[frames], layout, np.full(len(starts), size)
+    )
+    features = features.reshape(len(starts), size, layout.feature_dim)
+    features[~valid] = 0
     if feature_extractor.mirror_left_handed:
-        start = layout.flat_index("RIGHT_HAND_LANDMARKS", "WRIST") * 3
-        still = features[..., start : start + 3 * len(HAND_POINTS)].var(axis=1).max(axis=-1) == 0
+        still = right_hand_still(features, layout)
         if still.any():
             mirrored = mirror_features(
                 features[still].reshape(-1, layout.feature_dim), feature_extractor.keypoint_layout
