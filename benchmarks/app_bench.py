@@ -23,8 +23,8 @@ from pathlib import Path
 from common import best_time, proc_status_mb, report, timed
 from signclip_hf.modeling import KEYPOINT_LAYOUTS
 
-from signclip_hf.model_factory import ModelSpec, build_model, build_processor
 from signclip_hf.data.build import build_dataset
+from signclip_hf.model_factory import ModelSpec, build_model, build_processor
 from signclip_hf.pipeline import save_for_pipeline
 from signclip_hf.render import render_pose
 from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE, SAMPLE_DIR

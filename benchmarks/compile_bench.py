@@ -11,10 +11,10 @@ import argparse
 import time
 
 import torch
-
 from common import best_time, report
-from signclip_hf.model_factory import ModelSpec, build_model, build_processor
 from signclip_hf.modeling import signclip_loss
+
+from signclip_hf.model_factory import ModelSpec, build_model, build_processor
 
 
 def training_step(model, optimizer, batch) -> None:

@@ -18,10 +18,10 @@ from transformers import AutoTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _fairseq_checkpoint import make_fairseq_checkpoint  # noqa: E402
-
-from signclip_hf.model_factory import default_text_model  # noqa: E402
-from signclip_hf.convert import convert_state_dict, load_checkpoint, verify_conversion  # noqa: E402
 from signclip_hf.modeling import SignCLIPFeatureExtractor, SignCLIPProcessor  # noqa: E402
+
+from signclip_hf.convert import convert_state_dict, load_checkpoint, verify_conversion  # noqa: E402
+from signclip_hf.model_factory import default_text_model  # noqa: E402
 from signclip_hf.pipeline import save_for_pipeline  # noqa: E402
 
 

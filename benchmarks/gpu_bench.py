@@ -26,10 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from common import proc_status_mb, report, reset_peak_rss, stsl_like_lengths
 from signclip_hf.modeling import SignCLIPConfig, SignCLIPModel, signclip_loss
+from torch.utils.flop_counter import FlopCounterMode
 
 SIZES = {
     "released": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),

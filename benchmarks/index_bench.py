@@ -31,7 +31,7 @@ import numpy as np
 import psutil
 from common import report, timed
 
-from signclip_hf.evaluation.embed import search
+from signclip_hf.embedding import search
 from signclip_hf.search.index import IndexConfig, new_faiss_index, training_sample
 
 NPROBES = (1, 2, 4, 8, 16, 32, 64, 128, 256)

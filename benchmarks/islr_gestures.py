@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from common import SHARED_DATA, report
 from datasets import Dataset
+from signclip_hf.modeling import keypoints_to_features
 
 from signclip_hf.data.build import build_dataset
 from signclip_hf.data.splits import signer_independent_split
-from signclip_hf.modeling import keypoints_to_features
 
 GLOSSES = ("hello", "thank you", "i love you")
 DEFAULT_ROOT = SHARED_DATA / "gestures"

@@ -14,11 +14,10 @@ import argparse
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from common import best_time, gesture_files, matmul_flops_per_second, report, stsl_like_lengths
 from signclip_hf.modeling import SignCLIPPoseConfig
 from signclip_hf.modeling.modeling_signclip import SignCLIPPoseTransformer
+from torch.utils.flop_counter import FlopCounterMode
 
 TARGETS = {"demo": {"stsl": 3.0, "gestures": 5.0, "mfu": 0.5}, "released": {"stsl": 3.5, "gestures": 10.0, "mfu": 0.6}}
 SIZES = {

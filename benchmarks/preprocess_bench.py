@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from common import SHARED_DATA, best_time, gesture_files, report
 from pose_format import Pose
 from pose_format.utils.generic import pose_normalization_info
-
-from common import SHARED_DATA, best_time, gesture_files, report
 from signclip_hf.modeling import SignCLIPFeatureExtractor
 from signclip_hf.modeling.keypoints_signclip import FACE_CONTOUR_POINTS
 

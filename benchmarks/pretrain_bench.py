@@ -121,8 +121,8 @@ def measure_mfu(dataset: Path, batch_size: int, rounds: int) -> dict:
     """Model FLOP/s of a training step ÷ matmul FLOP/s, fp32 and bf16 (autocast, as Accelerate does)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from signclip_hf.model_factory import ModelSpec, build_model, build_processor
     from signclip_hf.data import LengthGroupedBatchSampler, SignCLIPCollator, load_saved
+    from signclip_hf.model_factory import ModelSpec, build_model, build_processor
     from signclip_hf.training import distributed_contrastive_loss
 
     torch.manual_seed(0)

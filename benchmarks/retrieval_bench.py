@@ -16,10 +16,9 @@ import time
 import tracemalloc
 
 import numpy as np
-
 from common import report
 
-from signclip_hf.evaluation.embed import search
+from signclip_hf.embedding import search
 
 
 def measure(function, repeats: int) -> tuple[float, float, object]:

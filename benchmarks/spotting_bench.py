@@ -92,7 +92,7 @@ def loop_seconds_per_window(
     """Seconds per window of the one-window-at-a-time loop, over `count` windows spread over the recording."""
     from pose_format import Pose
 
-    from signclip_hf.evaluation.embed import embed_texts
+    from signclip_hf.embedding import embed_texts
 
     pose = Pose.read(recording.read_bytes())
     total = len(pose.body.data)

@@ -24,8 +24,8 @@ from pathlib import Path
 from common import SHARED_DATA, SHARED_GESTURES, gestures_root
 from signclip_hf.modeling import InvalidPoseError
 
-from signclip_hf.model_factory import build_model, build_processor
 from signclip_hf.data.build import build_dataset
+from signclip_hf.model_factory import build_model, build_processor
 from signclip_hf.spotting import SpottingConfig, evaluate_spotting, spot
 from signclip_hf.spotting.outputs import plot_scores, write_eaf
 from signclip_hf.spotting.synthetic import make_recording

@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 import torch
-
 from common import proc_status_mb, report, stsl_like_lengths
 from gpu_bench import ORIGINAL, OURS, Scheme, build_model, make_batches, matmul_peak, train_rows
 from signclip_hf.modeling import signclip_loss

@@ -16,8 +16,8 @@ import argparse
 import torch
 from transformers import AutoModelForVideoClassification, AutoProcessor
 
-from signclip_hf.model_factory import load_or_build
 from signclip_hf.data import build_dataset
+from signclip_hf.model_factory import load_or_build
 from signclip_hf.sample_data import GESTURES_DIR
 from signclip_hf.training.finetune import finetune, training_arguments
 

@@ -9,7 +9,6 @@ import argparse
 
 from signclip_hf.modeling import format_prompt
 
-from signclip_hf.model_factory import load_or_build
 from signclip_hf.data import build_dataset
 from signclip_hf.evaluation import (
     embed_dataset,
@@ -18,6 +17,7 @@ from signclip_hf.evaluation import (
     retrieval,
     search,
 )
+from signclip_hf.model_factory import load_or_build
 from signclip_hf.sample_data import GESTURES_DIR
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

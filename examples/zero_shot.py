@@ -9,10 +9,10 @@ chance; pass a pretrained model directory (e.g. from `signclip-hf demo` or `pret
 import argparse
 from pathlib import Path
 
-from signclip_hf.model_factory import load_or_build
 from signclip_hf.data import build_dataset
 from signclip_hf.evaluation import embed_dataset, few_shot, zero_shot
 from signclip_hf.evaluation.plots import plot_confusion_matrix, plot_dataset_embeddings
+from signclip_hf.model_factory import load_or_build
 from signclip_hf.sample_data import GESTURES_DIR
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
-
 from _fairseq_checkpoint import (
     HEAD_SIZE,
     make_fairseq_checkpoint,
     reference_pose_embedding,
     reference_text_embedding,
 )
-from signclip_hf.model_factory import default_text_model
+from safetensors import safe_open
+from signclip_hf.modeling import SignCLIPFeatureExtractor, SignCLIPModel, SignCLIPProcessor
+
 from signclip_hf.cli import main as cli_main
 from signclip_hf.convert import (
     SPEC_PROMPTS,
@@ -26,7 +26,7 @@ from signclip_hf.convert import (
     convert_checkpoint,
     load_checkpoint,
 )
-from signclip_hf.modeling import SignCLIPFeatureExtractor, SignCLIPModel, SignCLIPProcessor
+from signclip_hf.model_factory import default_text_model
 from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE
 
 SHORT_CLIP = GESTURES_DIR / "signer07" / "hello" / "000.pose"

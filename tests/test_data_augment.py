@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from signclip_hf.modeling import KEYPOINT_LAYOUTS, SignCLIPFeatureExtractor, read_keypoints
 from torch.utils.data import DataLoader
 
 from signclip_hf.data import AugmentationConfig, PoseAugmentation, SignCLIPCollator
 from signclip_hf.data.augment import affine_matrix, stretch
-from signclip_hf.modeling import KEYPOINT_LAYOUTS, SignCLIPFeatureExtractor, read_keypoints
 from signclip_hf.sample_data import GESTURES_DIR
 from signclip_hf.testing.tiny import tiny_processor
 

@@ -14,8 +14,8 @@ from signclip_hf.cli import main
 from signclip_hf.data import build_dataset
 from signclip_hf.data.collate import dataset_prompts
 from signclip_hf.demo import DemoConfig
-from signclip_hf.evaluation.plots import confusion_table, plot_confusion_matrix
 from signclip_hf.evaluation import linear_probe, zero_shot
+from signclip_hf.evaluation.plots import confusion_table, plot_confusion_matrix
 from signclip_hf.sample_data import GESTURES_DIR
 from signclip_hf.testing.tiny import tiny_model, tiny_processor
 

@@ -10,6 +10,7 @@ from transformers import AutoModelForVideoClassification, TrainerCallback, pipel
 
 from signclip_hf.cli import main
 from signclip_hf.data.build import build_dataset
+from signclip_hf.data.labels import class_prompts
 from signclip_hf.evaluation import (
     embed_dataset,
     embed_texts,
@@ -21,7 +22,6 @@ from signclip_hf.evaluation import (
     zero_shot,
 )
 from signclip_hf.evaluation.plots import plot_confusion_matrix, plot_dataset_embeddings
-from signclip_hf.data.labels import class_prompts
 from signclip_hf.metrics import load_metric
 from signclip_hf.sample_data import GESTURES_DIR
 from signclip_hf.testing.tiny import tiny_model, tiny_processor

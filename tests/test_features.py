@@ -7,7 +7,6 @@ import io
 import numpy as np
 import pytest
 from pose_format import Pose
-
 from signclip_hf.modeling import (
     CorruptPoseError,
     DegeneratePoseError,
@@ -18,6 +17,7 @@ from signclip_hf.modeling import (
     read_keypoints,
 )
 from signclip_hf.modeling.keypoints_signclip import FACE_CONTOUR_POINTS
+
 from signclip_hf.sample_data import FORMATS_DIR, GESTURES_DIR, HOUSE_POSE, SAMPLE_DIR
 
 DGS_HOUSE = SAMPLE_DIR / "signs" / "dgs-HOUSE1A.pose"

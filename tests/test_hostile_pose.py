@@ -19,7 +19,6 @@ from pose_format import Pose
 from pose_format.pose_header import PoseHeader
 from pose_format.utils.generic import pose_normalization_info
 from pose_format.utils.reader import BufferReader
-
 from signclip_hf.modeling import (
     CorruptPoseError,
     EmptyPoseError,
@@ -28,6 +27,7 @@ from signclip_hf.modeling import (
     load_pose,
 )
 from signclip_hf.modeling.keypoints_signclip import FACE_CONTOUR_POINTS
+
 from signclip_hf.sample_data import FORMATS_DIR, GESTURES_DIR, HOUSE_POSE, SAMPLE_DIR
 
 DGS_HOUSE = SAMPLE_DIR / "signs" / "dgs-HOUSE1A.pose"  # v0.1

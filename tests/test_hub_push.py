@@ -6,21 +6,21 @@ import json
 
 import pytest
 import torch
-from huggingface_hub import HfApi, ModelCard
-from transformers import pipeline
-
 from _fairseq_checkpoint import HEAD_SIZE, make_fairseq_checkpoint, reference_pose_embedding, reference_text_embedding
-from signclip_hf.model_factory import default_text_model
-from signclip_hf.cards import CardInfo
-from signclip_hf.cli import main as cli_main
-from signclip_hf.convert import convert_checkpoint
-from signclip_hf.hub import push_model, stage_repository
+from huggingface_hub import HfApi, ModelCard
 from signclip_hf.modeling import (
     SignCLIPFeatureExtractor,
     SignCLIPForVideoClassification,
     SignCLIPProcessor,
     format_prompt,
 )
+from transformers import pipeline
+
+from signclip_hf.cards import CardInfo
+from signclip_hf.cli import main as cli_main
+from signclip_hf.convert import convert_checkpoint
+from signclip_hf.hub import push_model, stage_repository
+from signclip_hf.model_factory import default_text_model
 from signclip_hf.sample_data import HOUSE_POSE
 from signclip_hf.testing.isolation import run_without_signclip_hf
 from signclip_hf.testing.tiny import save_tiny, tiny_config, tiny_processor

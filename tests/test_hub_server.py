@@ -9,8 +9,14 @@ import datasets
 import httpx2
 import pytest
 import torch
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, constants, hf_hub_download
-from huggingface_hub import snapshot_download
+from huggingface_hub import (
+    CommitOperationAdd,
+    CommitOperationDelete,
+    HfApi,
+    constants,
+    hf_hub_download,
+    snapshot_download,
+)
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,

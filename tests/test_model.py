@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from signclip_hf.modeling import SignCLIPForVideoClassification, SignCLIPModel, signclip_loss
 from transformers import AutoModel, AutoModelForVideoClassification, BertConfig, BertModel
 
-from signclip_hf.modeling import SignCLIPForVideoClassification, SignCLIPModel, signclip_loss
 from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE
 from signclip_hf.testing.tiny import tiny_config, tiny_model, tiny_processor
 

@@ -11,9 +11,6 @@ import numpy as np
 import pytest
 import torch
 from pose_format import Pose
-from transformers import pipeline
-
-from signclip_hf.endpoint.handler import MAX_LABEL_CHARS, MAX_LABELS, EndpointHandler, check_finite_scores
 from signclip_hf.modeling import (
     SignCLIPForVideoClassification,
     SignCLIPModel,
@@ -21,6 +18,9 @@ from signclip_hf.modeling import (
     format_prompt,
     read_keypoints,
 )
+from transformers import pipeline
+
+from signclip_hf.endpoint.handler import MAX_LABEL_CHARS, MAX_LABELS, EndpointHandler, check_finite_scores
 from signclip_hf.pipeline import save_for_pipeline
 from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE
 from signclip_hf.testing.isolation import run_without_signclip_hf

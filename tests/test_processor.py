@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from signclip_hf.modeling import SignCLIPProcessor, UnknownLanguageError, format_prompt, validate_prompt
 from transformers import AutoProcessor
 
-from signclip_hf.modeling import SignCLIPProcessor, UnknownLanguageError, format_prompt, validate_prompt
 from signclip_hf.sample_data import HOUSE_POSE
 from signclip_hf.testing.tiny import tiny_processor
 

@@ -3,11 +3,11 @@
 
 import numpy as np
 import pytest
+from signclip_hf.modeling import UnknownLanguageError, read_keypoints
 from transformers import AutoModel, AutoProcessor
 
 from signclip_hf.evaluation import signclip_score
 from signclip_hf.metrics import load_metric
-from signclip_hf.modeling import UnknownLanguageError, read_keypoints
 from signclip_hf.sample_data import GESTURES_DIR
 
 

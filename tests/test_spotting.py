@@ -14,7 +14,7 @@ from signclip_hf.modeling import EmptyPoseError, PoseLayoutError, UnknownLanguag
 from transformers import AutoModel, AutoProcessor
 
 from signclip_hf.cli import main
-from signclip_hf.evaluation.embed import embed_texts
+from signclip_hf.embedding import embed_texts
 from signclip_hf.sample_data import FORMATS_DIR, GESTURES_DIR, HOUSE_POSE
 from signclip_hf.spotting import (
     Detection,

@@ -66,3 +66,8 @@ class SignCLIPCollator:
         if self.label2id is not None:
             batch["labels"] = np.array([self.label2id[row[self.label_column]] for row in rows], dtype=np.int64)
         return BatchFeature(batch, tensor_type="pt")
+
+
+def as_prompt(text: str, spoken_language: str = "en", sign_language: str = "ase") -> str:
+    """A full prompt as is (its tags are checked by the processor); plain text gets `<spoken> <sign>` tags."""
+    return text if text.lstrip().startswith("<") else format_prompt(text, spoken_language, sign_language)

@@ -1,6 +1,6 @@
 """Evaluation: embedding cache, the paper's protocols on embeddings, running them on datasets, plots."""
 
-from .embed import EMBEDDING_COLUMN, SearchResult, embed_dataset, embed_poses, embed_texts, embeddings_of, search
+from ..embedding import EMBEDDING_COLUMN, SearchResult, embed_dataset, embed_poses, embed_texts, embeddings_of, search
 from .plots import plot_confusion_matrix, plot_dataset_embeddings, plot_embedding_space
 from .protocols import (
     ClassificationResult,

@@ -14,16 +14,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..plotting import pyplot, save_png
+
 DEFAULT_COLOURINGS = {"gloss": "label", "sign language": "sign_language", "signer": "signer"}
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def project_2d(embeddings: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
@@ -49,7 +42,7 @@ def plot_embedding_space(
     seed: int = 0,
 ) -> Path:
     """PNG with one row per colouring (name -> one label per embedding) and PCA / t-SNE columns."""
-    plt = _pyplot()
+    plt = pyplot()
     projections = project_2d(embeddings, seed)
     rows = [(name, np.asarray([str(v) for v in values], dtype=object)) for name, values in colourings.items()]
     for name, values in rows:
@@ -70,15 +63,15 @@ def plot_embedding_space(
         axes[row, 1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small", title=name)
     if title:
         figure.suptitle(title)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_dataset_embeddings(
     dataset, path: str | os.PathLike, colourings: Mapping[str, str] = DEFAULT_COLOURINGS, title: str | None = None
 ) -> Path:
     """`plot_embedding_space` of an embedded dataset, coloured by its columns (default gloss, sign language, signer)."""
-    from .embed import embeddings_of
     from ..data.rows import column_values
+    from ..embedding import embeddings_of
 
     available = {name: column for name, column in colourings.items() if column in dataset.column_names}
     return plot_embedding_space(
@@ -143,7 +136,7 @@ def plot_confusion_matrix(
     Only classes with evaluated clips get a row; a caption under the title (also the PNG's `Description`)
     names the classes that have none and the `left_out` labels whose clips were not scored.
     """
-    plt = _pyplot()
+    plt = pyplot()
     table = confusion_table(references, predictions, class_names, left_out)
     counts = table.counts
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
@@ -164,7 +157,7 @@ def plot_confusion_matrix(
                           color="black" if rates[i, j] > 0.5 else "white", fontsize="small")
     figure.colorbar(image, ax=axis, label="fraction of the true class")
     figure.suptitle(f"{heading}\n{caption}" if caption else heading, fontsize="medium")
-    return _save(figure, path, description="; ".join([heading, *table.caption.splitlines()]))
+    return save_png(figure, path, description="; ".join([heading, *table.caption.splitlines()]))
 
 
 __all__ = [
@@ -175,13 +168,3 @@ __all__ = [
     "plot_embedding_space",
     "project_2d",
 ]
-
-
-def _save(figure, path: str | Path, description: str | None = None) -> Path:
-    """Write `figure` as a PNG (creating the folder; `description` as its text metadata) and free it."""
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100, metadata={"Description": description} if description else None)
-    _pyplot().close(figure)
-    return path

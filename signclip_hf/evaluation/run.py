@@ -20,7 +20,7 @@ from datasets import Dataset, DatasetDict
 from ..data.collate import dataset_prompts
 from ..data.labels import first_prompt_per_class, label_strings
 from ..data.splits import load_splits
-from .embed import EMBEDDING_COLUMN, embed_dataset, embed_texts, embeddings_of
+from ..embedding import EMBEDDING_COLUMN, embed_dataset, embed_texts, embeddings_of
 from .protocols import (
     ClassificationResult,
     FewShotResult,

@@ -19,8 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..modeling import SignCLIPProcessor, format_prompt
-from .embed import embed_poses, embed_texts
+from ..data.collate import as_prompt
+from ..embedding import embed_poses, embed_texts, score_scale
+from ..modeling import SignCLIPProcessor
 
 
 @dataclass
@@ -46,17 +47,6 @@ class SignCLIPScore:
             values["pose_similarities"] = self.pose_similarities.tolist()
         values["num_items"] = len(next(v for v in (self.text_scores, self.pose_similarities) if v is not None))
         return {key: value for key, value in values.items() if value is not None}
-
-
-def as_prompt(text: str, spoken_language: str = "en", sign_language: str = "ase") -> str:
-    """A full prompt as is (its tags are checked by the processor); plain text gets `<spoken> <sign>` tags."""
-    return text if text.lstrip().startswith("<") else format_prompt(text, spoken_language, sign_language)
-
-
-def score_scale(model) -> float:
-    """Factor from the dot product of the embeddings to `model.score` (the temperature of a cosine model)."""
-    logit_scale = getattr(model, "logit_scale", None)
-    return float(logit_scale.detach().exp()) if logit_scale is not None else 1.0
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -98,4 +88,4 @@ def signclip_score(
     return result
 
 
-__all__ = ["SignCLIPScore", "as_prompt", "cosine_rows", "score_scale", "signclip_score"]
+__all__ = ["SignCLIPScore", "cosine_rows", "signclip_score"]

@@ -22,7 +22,8 @@ from typing import Sequence
 import numpy as np
 from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
 
-from ..evaluation.embed import (
+from ..data.collate import as_prompt
+from ..embedding import (
     EMBEDDING_COLUMN,
     embed_dataset,
     embed_poses,
@@ -30,7 +31,6 @@ from ..evaluation.embed import (
     embeddings_of,
     model_fingerprint,
 )
-from ..evaluation.score import as_prompt, score_scale
 
 KINDS = ("exact", "ivf", "hnsw")
 METADATA_FILE = "signclip_index.json"

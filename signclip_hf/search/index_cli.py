@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from transformers import AutoModel, AutoProcessor
 
-    from ..model_factory import check_model_path
     from ..data.build import load_saved
+    from ..model_factory import check_model_path
 
     started = time.perf_counter()
     config = IndexConfig(

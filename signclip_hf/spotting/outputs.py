@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..evaluation.plots import _pyplot, _save
+from ..plotting import pyplot, save_png
 from .peaks import Detection
 from .spot import Segment, SpottingResult
 
@@ -148,7 +148,7 @@ def plot_scores(
     detections shaded. With many queries, the `max_queries` with the best detections are drawn. `truth`
     (dicts with `gloss`, `start`, `end` in seconds, as `synthetic.make_recording` writes) adds the true
     signs of each query as green bars under its curve."""
-    plt = _pyplot()
+    plt = pyplot()
     best = {q: max((d.score for d in result.detections if d.query == q), default=-np.inf) for q in result.queries}
     shown = sorted(result.queries, key=lambda q: -best[q])[:max_queries]
     shown = [q for q in result.queries if q in shown]
@@ -181,7 +181,7 @@ def plot_scores(
         + (f" ({hidden} more queries not drawn)" if hidden else ""),
         fontsize=10,
     )
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 __all__ = ["plot_scores", "read_segments", "write_eaf", "write_json", "write_srt", "write_vtt"]

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..evaluation.embed import embed_texts
+from ..embedding import embed_texts
 from ..modeling import DegeneratePoseError, SignCLIPProcessor, format_prompt
 from .peaks import Detection, ScoreCurve, find_detections
 from .windows import (

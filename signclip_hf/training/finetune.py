@@ -23,14 +23,13 @@ from typing import Any, Literal, Sequence
 import torch
 from datasets import Dataset
 from transformers import AutoModel, AutoProcessor, EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
-from transformers.utils import logging
 from transformers.trainer_utils import get_last_checkpoint
+from transformers.utils import logging
 
 from ..data.collate import Augmentation, SignCLIPCollator
 from ..data.labels import class_prompts, known_labels_only
 from ..data.splits import load_splits
-from ..evaluation.embed import embed_texts
-from ..evaluation.score import score_scale
+from ..embedding import embed_texts, score_scale
 from ..metrics.functional import classification_metrics
 from ..model_factory import check_model_path
 from ..modeling import SignCLIPForVideoClassification, SignCLIPModel, SignCLIPProcessor

@@ -38,7 +38,6 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..model_factory import load_or_build
 from ..data import (
     AugmentationConfig,
     LengthGroupedBatchSampler,
@@ -53,6 +52,7 @@ from ..data import (
 )
 from ..data.labels import class_ids
 from ..metrics.functional import retrieval_metrics
+from ..model_factory import load_or_build
 from ..modeling import SignCLIPProcessor, signclip_loss
 from ..pipeline import save_for_pipeline
 from .checkpoint import TrainingProgress, load_checkpoint, resolve_resume_on_main_process, save_checkpoint

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import datasets
 import evaluate
+
 from signclip_hf.cards import CITATION as _CITATION  # one home for the paper's BibTeX
 
 _KWARGS_DESCRIPTION = """

@@ -1,4 +1,4 @@
-"""Embedding cache and gallery search.
+"""Embedding poses and prompts in batches, the embedding cache, gallery search and the score scale.
 
 A dataset is embedded once (`Dataset.map(batched=True)` with the model's `get_pose_features`) into a
 `pose_embedding` column that is cached by `datasets` under a fingerprint of the model's weights and can be
@@ -16,11 +16,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from datasets import Dataset, Sequence as SequenceFeature, Value
+from datasets import Dataset, Value
+from datasets import Sequence as SequenceFeature
 from tqdm.auto import tqdm
 
-from ..data.collate import SignCLIPCollator
-from ..modeling import SignCLIPProcessor
+from .data.collate import SignCLIPCollator
+from .modeling import SignCLIPProcessor
 
 EMBEDDING_COLUMN = "pose_embedding"
 
@@ -32,6 +33,12 @@ def model_fingerprint(model: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())  # 0-d too
     return digest.hexdigest()[:32]
+
+
+def score_scale(model) -> float:
+    """Factor from the dot product of the embeddings to `model.score` (the temperature of a cosine model)."""
+    logit_scale = getattr(model, "logit_scale", None)
+    return float(logit_scale.detach().exp()) if logit_scale is not None else 1.0
 
 
 @torch.no_grad()
