@@ -30,6 +30,7 @@ from ..embedding import (
     embed_texts,
     embeddings_of,
     model_fingerprint,
+    score_scale,
 )
 
 KINDS = ("exact", "ivf", "hnsw")

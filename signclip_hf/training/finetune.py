@@ -228,6 +228,10 @@ def finetune(
     return FinetuneResult(trainer.model, saved, metrics, trainer.state.log_history, trainer)
 
 
+# `signclip-hf finetune`: `FinetuneArguments` and `TrainingArguments` flags (`--num_train_epochs`, ...)
+ARGUMENT_DATACLASSES = (FinetuneArguments, TrainingArguments)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The inputs, and short names for the most used `TrainingArguments` (whose defaults are this package's)."""
     parser.add_argument("model", help="SignCLIP model directory")
