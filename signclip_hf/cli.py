@@ -9,7 +9,7 @@ import sys
 
 # subcommand -> module defining `add_arguments(parser)` and `run(args) -> int | None`
 COMMANDS = {
-    "build-dataset": ("signclip_hf.data.build", "Build a datasets.Dataset from a folder of .pose files"),
+    "build-dataset": ("signclip_hf.data.build_cli", "Build a datasets.Dataset from a folder of .pose files"),
     "pretrain": ("signclip_hf.training.pretrain", "Contrastive pretraining (launch with `accelerate launch`)"),
     "evaluate": ("signclip_hf.evaluation.cli", "Retrieval / zero-shot / few-shot / linear-probe evaluation"),
     "finetune": ("signclip_hf.evaluation.finetune", "Fine-tune an ISLR classifier with Trainer"),
