@@ -1,4 +1,4 @@
-"""Build a pose dataset (`signclip-hf build-dataset`, see build_cli.py): a folder of `.pose` files + a metadata CSV -> a `datasets` dataset.
+"""Build a pose dataset: a folder of `.pose` files + a metadata CSV -> a `datasets` dataset (CLI: build_cli.py).
 
 Each clip is stored as raw keypoints in layout order (`pose` Array3D (T, K, 3), `confidence` Array2D
 (T, K)), not as nested lists (reads ~100x faster) and not normalized (the feature extractor does that,
@@ -233,6 +233,7 @@ class _Shard:
 
 
 def _empty_dataset(features: Features) -> Dataset:
+    """No rows (a shard or split none of whose clips is readable)."""
     return Dataset.from_dict({column: [] for column in features}, features=features)
 
 
