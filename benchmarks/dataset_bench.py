@@ -8,8 +8,13 @@
   MiniLM tokenizer), target >= 2,000 clips/s; via `PoseRows` and, for comparison, numpy format;
 - padding waste of `LengthGroupedBatchSampler` vs random batching, target <= 10% of frames.
 
+With `--compare-writers`, only the build: `build_dataset` (public `datasets` APIs: one
+`Dataset.from_generator` per shard, then `concatenate_datasets` + `save_to_disk(num_shards=...)`) against
+the former writer (the private `ArrowWriter` streaming each shard of the same plan straight to its final
+file), on the same clips (100% and 300%), each in its own subprocess.
+
 Prints a table and one JSON line. Skips (exit 0) if the data folder is absent.
-Usage: python benchmarks/dataset_bench.py [--data DIR] [--num-proc 2] [--epochs 3]
+Usage: python benchmarks/dataset_bench.py [--data DIR] [--num-proc 2] [--epochs 3] [--compare-writers]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import time
 from pathlib import Path
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gestures"
+WRITERS = ("build_dataset", "arrow_writer")  # --compare-writers: public `datasets` APIs vs the former ArrowWriter path
 
 
 def cpu_seconds() -> float:
@@ -58,8 +64,38 @@ class AnonymousPeak:
             time.sleep(0.01)
 
 
-def child_build(data: Path, fraction: float, output: Path, num_proc: int) -> None:
-    """Run in a subprocess: build `fraction` of the clips and print one JSON line."""
+def _arrow_writer_shard(shard) -> int:
+    from datasets.arrow_writer import ArrowWriter
+
+    from signclip_hf.data.build import _examples
+
+    path = os.path.join(shard.output, shard.name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with ArrowWriter(features=shard.features, path=path, writer_batch_size=shard.writer_batch_size) as writer:
+        for example in _examples(shard.rows, shard.root, shard.keypoint_layout, []):
+            writer.write(example)
+        stored, _ = writer.finalize()
+    return stored
+
+
+def arrow_writer_build(data: Path, metadata: Path, output: Path, num_proc: int) -> tuple[int, int]:
+    """The former writer, for comparison: `build_dataset`'s plan with each shard streamed by the private
+    `ArrowWriter` straight to its final file (no staging, no `save_to_disk`); returns (stored, skipped)."""
+    import multiprocessing
+
+    from signclip_hf.data.build import _plan_build
+
+    plan = _plan_build(
+        os.fspath(data), metadata, output, "file", None, "label", "holistic", num_proc, "split", None, 0, "ase", "en",
+        64, 1000, False, "warn", "skip",
+    )
+    with multiprocessing.get_context("fork").Pool(num_proc) as pool:
+        stored = sum(pool.map(_arrow_writer_shard, plan.shards))
+    return stored, len(plan.rows) - stored
+
+
+def child_build(data: Path, fraction: float, output: Path, num_proc: int, writer: str = "build_dataset") -> None:
+    """Run in a subprocess: build `fraction` of the clips with `writer` and print one JSON line."""
     anonymous = AnonymousPeak()
     from signclip_hf.data import build_dataset
 
@@ -74,19 +110,23 @@ def child_build(data: Path, fraction: float, output: Path, num_proc: int) -> Non
         writer.writeheader()
         writer.writerows(chosen)
     start, cpu_start = time.perf_counter(), cpu_seconds()
-    _, report = build_dataset(data, metadata=subset, output=output, num_proc=num_proc)
+    if writer == "build_dataset":
+        _, report = build_dataset(data, metadata=subset, output=output, num_proc=num_proc)
+        stored, skipped = report.stored, len(report.skipped)
+    else:
+        stored, skipped = arrow_writer_build(data, subset, output, num_proc)
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     print(json.dumps({
-        "clips": report.stored, "skipped": len(report.skipped), "seconds": seconds,
-        "clips_per_s": report.stored / seconds, "clips_per_cpu_s": report.stored / cpu,
+        "clips": stored, "skipped": skipped, "seconds": seconds,
+        "clips_per_s": stored / seconds, "clips_per_cpu_s": stored / cpu,
         "peak_rss_mb": peak_rss_mb(), "rss_after_import_mb": import_rss,
         "peak_anonymous_rss_mb": anonymous.peak,
     }))
 
 
-def run_build(data: Path, fraction: float, output: Path, num_proc: int) -> dict:
+def run_build(data: Path, fraction: float, output: Path, num_proc: int, writer: str = "build_dataset") -> dict:
     command = [sys.executable, __file__, "--child-build", str(fraction), "--output", str(output),
-               "--data", str(data), "--num-proc", str(num_proc)]
+               "--data", str(data), "--num-proc", str(num_proc), "--writer", writer]
     env = dict(os.environ, HF_DATASETS_DISABLE_PROGRESS_BARS="1")
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -143,21 +183,45 @@ def padding(dataset_dir: Path, batch_size: int, epochs: int) -> dict:
             "min_frames": int(lengths.min()), "max_frames": int(lengths.max())}
 
 
+def compare_writers(data: Path, num_proc: int) -> int:
+    """Build 100% and 300% of the clips with both writers; print a table and one JSON line."""
+    with tempfile.TemporaryDirectory(prefix="dataset-bench-") as work:
+        builds = {
+            (writer, fraction): run_build(data, fraction, Path(work) / f"{writer}-{fraction}", num_proc, writer)
+            for fraction in (1.0, 3.0)
+            for writer in WRITERS
+        }
+    print(f"dataset_bench --compare-writers on {data} ({os.cpu_count()} CPUs, num_proc={num_proc})")
+    print(f"{'writer, clips':<40} {'clips/s':>8} {'per CPU-s':>10} {'peak anon RSS MiB':>18}")
+    for (writer, _), b in builds.items():
+        label = f"{writer}, {b['clips']}"
+        print(f"{label:<40} {b['clips_per_s']:>8.0f} {b['clips_per_cpu_s']:>10.0f} {b['peak_anonymous_rss_mb']:>18.0f}")
+    for fraction in (1.0, 3.0):
+        ratio = builds[("build_dataset", fraction)]["seconds"] / builds[("arrow_writer", fraction)]["seconds"]
+        print(f"build_dataset / arrow_writer time at {fraction:.0%}: {ratio:.2f}x")
+    print(json.dumps({"writers": [{"writer": w, "fraction": f, **b} for (w, f), b in builds.items()]}))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--num-proc", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--compare-writers", action="store_true", help="only compare build_dataset and ArrowWriter")
     parser.add_argument("--child-build", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--writer", choices=WRITERS, default="build_dataset", help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_build is not None:
-        child_build(args.data, args.child_build, args.output, args.num_proc)
+        child_build(args.data, args.child_build, args.output, args.num_proc, args.writer)
         return 0
     if not (args.data / "metadata.csv").is_file():
         print(f"dataset_bench: skipped, no data at {args.data} (needs ../shared/data/gestures with metadata.csv)")
         return 0
+    if args.compare_writers:
+        return compare_writers(args.data, args.num_proc)
 
     with tempfile.TemporaryDirectory(prefix="dataset-bench-") as work:
         work = Path(work)

@@ -13,7 +13,7 @@ from transformers import HfArgumentParser
 # `HfArgumentParser.parse_args_into_dataclasses` returns: an instance of each of the module's
 # `ARGUMENT_DATACLASSES` (if any), then the namespace of the arguments `add_arguments` added
 COMMANDS = {
-    "build-dataset": ("signclip_hf.data.build", "Build a datasets.Dataset from a folder of .pose files"),
+    "build-dataset": ("signclip_hf.data.build_cli", "Build a datasets.Dataset from a folder of .pose files"),
     "pretrain": ("signclip_hf.training.pretrain", "Contrastive pretraining (launch with `accelerate launch`)"),
     "evaluate": ("signclip_hf.evaluation.cli", "Retrieval / zero-shot / few-shot / linear-probe evaluation"),
     "finetune": ("signclip_hf.training.finetune", "Fine-tune an ISLR classifier with Trainer"),

@@ -194,6 +194,22 @@ def test_output_folder_rules_and_signer_split(corpus, tmp_path):
     assert (crashed / "data-00000-of-00003.arrow").read_bytes() == b"not ours to delete"
 
 
+def test_a_bad_output_folder_fails_before_any_video_is_extracted(tmp_path, monkeypatch):
+    from signclip_hf import video
+
+    extracted = []
+    monkeypatch.setattr(video, "extract_to_cache", lambda videos, num_proc=1: extracted.extend(videos))
+    root = tmp_path / "clips"
+    root.mkdir()
+    shutil.copy(GESTURES_DIR / sample_rows(1)[0]["file"], root / "hello.mp4")  # a video by its name
+    (root / "metadata.csv").write_text("file,label,signer\nhello.mp4,hello,a\n")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match=r"did not write \(notes\.txt\)"):
+        build_dataset(root, output=tmp_path / "foreign")
+    assert extracted == []
+
+
 def test_paths_outside_root_are_refused_unless_allowed(tmp_path):
     root, outside = tmp_path / "root", tmp_path / "elsewhere"
     rows = sample_rows(1)[:3]
@@ -278,9 +294,10 @@ def many_clips(tmp_path_factory):
 
 
 @pytest.mark.parametrize("num_proc", [1, pytest.param(2, marks=pytest.mark.slow)])
-def test_killed_build_resumes_to_the_uninterrupted_result(many_clips, tmp_path, num_proc):
+def test_killed_build_resumes_to_the_uninterrupted_result(many_clips, tmp_path, num_proc, monkeypatch):
     """`kill -9` of a build (and its worker processes) after a few shards; the same command again keeps
     those shards untouched and ends with the files of an uninterrupted build, byte for byte."""
+    from signclip_hf.data import build
     root, reference = many_clips
     output = tmp_path / "out"
     command = [sys.executable, "-m", "signclip_hf.cli", "build-dataset", str(root), "--output", str(output)]
@@ -294,13 +311,21 @@ def test_killed_build_resumes_to_the_uninterrupted_result(many_clips, tmp_path, 
     process.wait()
     report = json.loads(report_path.read_text())
     assert process.returncode == -signal.SIGKILL and report["status"] == "in progress"
-    kept = {name: (output / name).stat() for name in report["shards"]}
-    assert 3 <= len(kept) < 40
+    assert 3 <= len(report["shards"]) < 40
+    # a finished shard is staged until the build ends (its `Dataset.from_generator` cache files)
+    kept = {file: (output / file).stat() for record in report["shards"].values() for file in record["files"]}
+    assert len(kept) >= 3
+    staged, finish = {}, build._finish_build
 
+    def finish_spy(*args, **kwargs):  # the staged files as the resumed build has them, before it removes them
+        staged.update({file: (output / file).stat() for file in kept})
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(build, "_finish_build", finish_spy)
     dataset, resumed = build_dataset(root, output=output, num_proc=num_proc, shard_rows=6)
-    assert resumed.resumed_shards >= len(kept) and is_complete_build(output)
+    assert resumed.resumed_shards >= len(report["shards"]) and is_complete_build(output)
     for name, before in kept.items():  # finished shards were not written again
-        after = (output / name).stat()
+        after = staged[name]
         assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     expected = sorted(p.name for p in reference.iterdir())
     assert sorted(p.name for p in output.iterdir()) == expected and len(expected) == 40 + 3

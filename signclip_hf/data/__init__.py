@@ -1,10 +1,11 @@
 """Pose datasets: `.pose` folders -> `datasets`, splits, augmentation, batching, and the Hub."""
 
 from .augment import AugmentationConfig, PoseAugmentation
-from .build import BuildReport, SkippedFile, build_dataset, dataset_features, is_complete_build, load_saved
+from .build import build_dataset, dataset_features, is_complete_build, load_saved
 from .collate import SignCLIPCollator, dataset_prompts, prompt_for_row
 from .hub import DatasetCardConfig, load_pose_dataset, push_pose_dataset, render_dataset_card
 from .labels import class_ids, class_prompts, known_labels_only
+from .report import BuildReport, SkippedFile
 from .rows import PoseRows, column_values
 from .sampler import LengthGroupedBatchSampler, LengthGroupedSampler, padding_waste
 from .splits import assign_signers, load_splits, signer_independent_split, split_by_column

@@ -17,7 +17,7 @@ from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict,
 
 from ..hub_cards import TEMPLATES_DIR
 from ..modeling import KEYPOINT_LAYOUTS, SIGN_LANGUAGES
-from .build import BuildReport
+from .report import BuildReport
 from .rows import column_values
 
 DATASET_CARD_TEMPLATE = TEMPLATES_DIR / "dataset_card.md.j2"

@@ -14,15 +14,19 @@ from __future__ import annotations
 from typing import Iterator, Sequence
 
 import numpy as np
+import torch
 from torch.utils.data import BatchSampler, Sampler
+from transformers.trainer_pt_utils import get_length_grouped_indices
 
 
 class LengthGroupedSampler(Sampler[int]):
     """Indices in an order whose consecutive `batch_size` chunks hold clips of similar length.
 
-    Each epoch: shuffle all indices, cut them into megabatches of `megabatch_size` batches, sort each
-    megabatch by length (longest first), then shuffle the order of the full batches (a partial last
-    batch stays last, so that batch boundaries fall on chunk boundaries).
+    Each epoch: transformers' `get_length_grouped_indices` (shuffle, megabatches of `megabatch_size`
+    batches sorted by length, the longest clip first), then the order of the full batches is shuffled
+    (transformers' `LengthGroupedSampler` is not used as is: it has no `set_epoch`, so its order depends on
+    how often it was iterated rather than on (seed, epoch), and its batches run longest to shortest).
+    A partial last batch stays last, so that batch boundaries fall on chunk boundaries.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, megabatch_size: int = 50, seed: int = 0):
@@ -37,10 +41,11 @@ class LengthGroupedSampler(Sampler[int]):
 
     def order(self) -> np.ndarray:
         rng = np.random.default_rng([self.seed, self.epoch])
-        indices = rng.permutation(len(self.lengths))
-        span = self.batch_size * self.megabatch_size
-        megabatches = [indices[i : i + span] for i in range(0, len(indices), span)]
-        indices = np.concatenate([m[np.argsort(-self.lengths[m], kind="stable")] for m in megabatches])
+        generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
+        indices = np.asarray(
+            get_length_grouped_indices(self.lengths.tolist(), self.batch_size, self.megabatch_size, generator),
+            dtype=np.int64,
+        )
         full = len(indices) // self.batch_size * self.batch_size
         chunks = indices[:full].reshape(-1, self.batch_size)[rng.permutation(full // self.batch_size)]
         return np.concatenate([chunks.reshape(-1), indices[full:]])
