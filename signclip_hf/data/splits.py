@@ -10,7 +10,7 @@ import os
 from typing import Sequence
 
 import numpy as np
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, load_from_disk
 
 from .rows import column_values
 
@@ -87,9 +87,7 @@ def load_splits(
     """
     where = "the dataset"
     if isinstance(dataset, (str, os.PathLike)):
-        from .build import load_saved
-
-        where, dataset = str(dataset), load_saved(dataset)
+        where, dataset = str(dataset), load_from_disk(os.fspath(dataset))  # what build_dataset(output=...) wrote
     if isinstance(dataset, Dataset):
         if not allow_unsplit:
             raise ValueError(f"{where}: expected a dataset with splits (build it with --signer-split or a split column)")
