@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import resource
+import threading
 import time
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -80,6 +81,45 @@ def proc_status_mb(field: str, pid: int | str = "self") -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"{field} not in /proc/{pid}/status")
+
+
+class MemorySampler:
+    """Samples a `/proc/self/status` field (VmRSS: all resident memory; RssAnon: heap only, no mapped files)
+    every 10 ms on a daemon thread, from construction (or `with` entry) on; `start`, `peak`, `end` in MiB."""
+
+    def __init__(self, field: str = "VmRSS"):
+        self.field, self.running = field, True
+        self.start = self.peak = self.end = proc_status_mb(field)
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, proc_status_mb(self.field))
+            time.sleep(0.01)
+
+    def __enter__(self) -> "MemorySampler":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.running = False
+        self.thread.join()
+        self.end = proc_status_mb(self.field)
+        self.peak = max(self.peak, self.end)
+
+    @property
+    def peak_growth(self) -> float:
+        return self.peak - self.start
+
+    @property
+    def kept(self) -> float:
+        return self.end - self.start
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (less sensitive to a busy machine)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def machine() -> str:

@@ -23,45 +23,15 @@ import argparse
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gestures"
+from common import SHARED_GESTURES, MemorySampler, cpu_seconds, peak_rss_mb
+
 WRITERS = ("build_dataset", "arrow_writer")  # --compare-writers: public `datasets` APIs vs the former ArrowWriter path
-
-
-def cpu_seconds() -> float:
-    """User + system CPU time of this process and its finished children (less sensitive to a busy machine)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def peak_rss_mb() -> float:
-    """Peak RSS (MiB) of this process and of its finished child processes (Linux: ru_maxrss in KiB)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
-
-
-class AnonymousPeak:
-    """Samples this process's anonymous RSS (heap, not memory-mapped file pages) every 10 ms; keeps the peak (MiB)."""
-
-    def __init__(self):
-        self.peak = 0.0
-        threading.Thread(target=self._sample, daemon=True).start()
-
-    def _sample(self) -> None:
-        while True:
-            with open("/proc/self/status") as status:
-                for line in status:
-                    if line.startswith("RssAnon:"):
-                        self.peak = max(self.peak, int(line.split()[1]) / 1024)
-            time.sleep(0.01)
 
 
 def _arrow_writer_shard(shard) -> int:
@@ -96,19 +66,19 @@ def arrow_writer_build(data: Path, metadata: Path, output: Path, num_proc: int) 
 
 def child_build(data: Path, fraction: float, output: Path, num_proc: int, writer: str = "build_dataset") -> None:
     """Run in a subprocess: build `fraction` of the clips with `writer` and print one JSON line."""
-    anonymous = AnonymousPeak()
+    anonymous = MemorySampler("RssAnon")
     from signclip_hf.data import build_dataset
 
-    import_rss = peak_rss_mb()
+    import_rss = peak_rss_mb(children=True)
     with open(data / "metadata.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     # fraction < 1: every n-th clip (all signers and labels); > 1: the whole list repeated
     chosen = rows[:: max(1, round(1 / fraction))] if fraction <= 1 else rows * round(fraction)
     subset = output.parent / f"metadata-{fraction}.csv"
     with open(subset, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(chosen)
+        table = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        table.writeheader()
+        table.writerows(chosen)
     start, cpu_start = time.perf_counter(), cpu_seconds()
     if writer == "build_dataset":
         _, report = build_dataset(data, metadata=subset, output=output, num_proc=num_proc)
@@ -119,7 +89,7 @@ def child_build(data: Path, fraction: float, output: Path, num_proc: int, writer
     print(json.dumps({
         "clips": stored, "skipped": skipped, "seconds": seconds,
         "clips_per_s": stored / seconds, "clips_per_cpu_s": stored / cpu,
-        "peak_rss_mb": peak_rss_mb(), "rss_after_import_mb": import_rss,
+        "peak_rss_mb": peak_rss_mb(children=True), "rss_after_import_mb": import_rss,
         "peak_anonymous_rss_mb": anonymous.peak,
     }))
 
@@ -205,7 +175,7 @@ def compare_writers(data: Path, num_proc: int) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=SHARED_GESTURES)
     parser.add_argument("--num-proc", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)

@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import threading
 import time
 
 import faiss
 import numpy as np
-import psutil
-from common import report, timed
+from common import MemorySampler, report, timed
 
 from signclip_hf.embedding import search
 from signclip_hf.search.index import IndexConfig, new_faiss_index, training_sample
@@ -50,37 +48,6 @@ def vectors(kind: str, count: int, dim: int, seed: int, num_clusters: int) -> np
     return points
 
 
-class PeakRSS:
-    """Peak resident memory growth (MiB) of this process while the block runs, sampled every 10 ms."""
-
-    def __enter__(self):
-        self.process = psutil.Process()
-        self.start = self.peak = self.process.memory_info().rss
-        self.running = True
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def _sample(self):
-        while self.running:
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.01)
-
-    def __exit__(self, *exc):
-        self.running = False
-        self.thread.join()
-        self.end = self.process.memory_info().rss
-        self.peak = max(self.peak, self.end)
-
-    @property
-    def peak_mib(self) -> float:
-        return (self.peak - self.start) / 2**20
-
-    @property
-    def kept_mib(self) -> float:
-        return (self.end - self.start) / 2**20
-
-
 def matmul_bound(queries: np.ndarray, gallery: np.ndarray, chunk: int = 65536) -> float:
     """Seconds for all (Q, N) dot products, no top-k: the floor for any exact search."""
     start = time.perf_counter()
@@ -98,14 +65,14 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
 def build(config: IndexConfig, gallery: np.ndarray):
     """(index, build seconds, peak MiB, kept MiB) for the package's index of `config.kind`."""
     config = config.resolved(len(gallery))
-    with PeakRSS() as memory:
+    with MemorySampler() as memory:
         start = time.perf_counter()
         index = new_faiss_index(config, gallery.shape[1])
         if config.kind == "ivf":
             index.train(gallery[training_sample(len(gallery), config)])
         index.add(gallery)
         seconds = time.perf_counter() - start
-    return index, seconds, memory.peak_mib, memory.kept_mib
+    return index, seconds, memory.peak_growth, memory.kept
 
 
 def bench_one(data: str, size: int, dim: int, args) -> tuple[list[dict], dict]:
