@@ -8,10 +8,10 @@
   MiniLM tokenizer), target >= 2,000 clips/s; via `PoseRows` and, for comparison, numpy format;
 - padding waste of `LengthGroupedBatchSampler` vs random batching, target <= 10% of frames.
 
-With `--compare-writers`, only the build: `build_dataset` (public `datasets` APIs: one
-`Dataset.from_generator` per shard, then `concatenate_datasets` + `save_to_disk(num_shards=...)`) against
-the former writer (the private `ArrowWriter` streaming each shard of the same plan straight to its final
-file), on the same clips (100% and 300%), each in its own subprocess.
+With `--compare-writers`, only the build: `build_dataset` (each shard streamed by the private `ArrowWriter`
+straight to its final file) against the public `datasets` APIs (one `Dataset.from_generator` per shard of the
+same plan, then `concatenate_datasets` + `save_to_disk(num_shards=...)`), on the same clips (100% and 300%),
+each in its own subprocess.
 
 Prints a table and one JSON line. Skips (exit 0) if the data folder is absent.
 Usage: python benchmarks/dataset_bench.py [--data DIR] [--num-proc 2] [--epochs 3] [--compare-writers]
@@ -31,27 +31,37 @@ from pathlib import Path
 
 from common import SHARED_GESTURES, MemorySampler, cpu_seconds, peak_rss_mb
 
-WRITERS = ("build_dataset", "arrow_writer")  # --compare-writers: public `datasets` APIs vs the former ArrowWriter path
+WRITERS = ("build_dataset", "public_api")  # --compare-writers: the package's ArrowWriter path vs public `datasets` APIs
 
 
-def _arrow_writer_shard(shard) -> int:
-    from datasets.arrow_writer import ArrowWriter
+def _public_api_shard(shard) -> tuple[str, list[str]]:
+    """One shard of the plan through `Dataset.from_generator` into its own cache under `.shards/` in the output;
+    returns (the shard's name, its cache files)."""
+    import functools
+
+    from datasets import Dataset
 
     from signclip_hf.data.build import _examples
 
-    path = os.path.join(shard.output, shard.name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with ArrowWriter(features=shard.features, path=path, writer_batch_size=shard.writer_batch_size) as writer:
-        for example in _examples(shard.rows, shard.root, shard.keypoint_layout, []):
-            writer.write(example)
-        stored, _ = writer.finalize()
-    return stored
+    examples = functools.partial(_examples, root=shard.root, keypoint_layout=shard.keypoint_layout, skipped=[])
+    dataset = Dataset.from_generator(
+        examples,
+        features=shard.features,
+        gen_kwargs={"rows": shard.rows},
+        cache_dir=os.path.join(shard.output, ".shards", shard.name),
+        writer_batch_size=shard.writer_batch_size,
+    )
+    return shard.name, [f["filename"] for f in dataset.cache_files]
 
 
-def arrow_writer_build(data: Path, metadata: Path, output: Path, num_proc: int) -> tuple[int, int]:
-    """The former writer, for comparison: `build_dataset`'s plan with each shard streamed by the private
-    `ArrowWriter` straight to its final file (no staging, no `save_to_disk`); returns (stored, skipped)."""
+def public_api_build(data: Path, metadata: Path, output: Path, num_proc: int) -> tuple[int, int]:
+    """The alternative to `build_dataset`'s ArrowWriter, for comparison: its plan with each shard written by
+    `Dataset.from_generator` (in `num_proc` processes), then each split's shards `concatenate_datasets` +
+    `save_to_disk(num_shards=...)` and the staging folder removed; returns (stored, skipped)."""
     import multiprocessing
+    import shutil
+
+    from datasets import Dataset, DatasetDict, concatenate_datasets
 
     from signclip_hf.data.build import _plan_build
 
@@ -60,7 +70,18 @@ def arrow_writer_build(data: Path, metadata: Path, output: Path, num_proc: int) 
         64, 1000, False, "warn", "skip",
     )
     with multiprocessing.get_context("fork").Pool(num_proc) as pool:
-        stored = sum(pool.map(_arrow_writer_shard, plan.shards))
+        cache_files = dict(pool.map(_public_api_shard, plan.shards))
+    splits = {}
+    for split, arrow_files in plan.arrow_files.items():
+        shards = [f"{split}/{file}" if split is not None else file for file in arrow_files]
+        splits[split] = concatenate_datasets([Dataset.from_file(f) for shard in shards for f in cache_files[shard]])
+    num_shards = {split: len(files) for split, files in plan.arrow_files.items()}
+    if None in splits:
+        splits[None].save_to_disk(output, num_shards=num_shards[None], num_proc=num_proc)
+    else:
+        DatasetDict(splits).save_to_disk(output, num_shards=num_shards, num_proc=num_proc)
+    shutil.rmtree(output / ".shards")
+    stored = sum(len(split) for split in splits.values())
     return stored, len(plan.rows) - stored
 
 
@@ -84,7 +105,7 @@ def child_build(data: Path, fraction: float, output: Path, num_proc: int, writer
         _, report = build_dataset(data, metadata=subset, output=output, num_proc=num_proc)
         stored, skipped = report.stored, len(report.skipped)
     else:
-        stored, skipped = arrow_writer_build(data, subset, output, num_proc)
+        stored, skipped = public_api_build(data, subset, output, num_proc)
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     print(json.dumps({
         "clips": stored, "skipped": skipped, "seconds": seconds,
@@ -167,8 +188,8 @@ def compare_writers(data: Path, num_proc: int) -> int:
         label = f"{writer}, {b['clips']}"
         print(f"{label:<40} {b['clips_per_s']:>8.0f} {b['clips_per_cpu_s']:>10.0f} {b['peak_anonymous_rss_mb']:>18.0f}")
     for fraction in (1.0, 3.0):
-        ratio = builds[("build_dataset", fraction)]["seconds"] / builds[("arrow_writer", fraction)]["seconds"]
-        print(f"build_dataset / arrow_writer time at {fraction:.0%}: {ratio:.2f}x")
+        ratio = builds[("public_api", fraction)]["seconds"] / builds[("build_dataset", fraction)]["seconds"]
+        print(f"public_api / build_dataset time at {fraction:.0%}: {ratio:.2f}x")
     print(json.dumps({"writers": [{"writer": w, "fraction": f, **b} for (w, f), b in builds.items()]}))
     return 0
 
@@ -179,7 +200,7 @@ def main() -> int:
     parser.add_argument("--num-proc", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--compare-writers", action="store_true", help="only compare build_dataset and ArrowWriter")
+    parser.add_argument("--compare-writers", action="store_true", help="only compare the two dataset writers")
     parser.add_argument("--child-build", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--writer", choices=WRITERS, default="build_dataset", help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, default=None, help=argparse.SUPPRESS)

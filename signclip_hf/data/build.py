@@ -2,13 +2,12 @@
 
 Each clip is stored as raw keypoints in layout order (`pose` Array3D (T, K, 3), `confidence` Array2D
 (T, K)), not as nested lists (reads ~100x faster) and not normalized (the feature extractor does that,
-so a stored dataset serves any model config). The clips are cut into shards (the unit of the `num_proc`
-processes and of resuming); each shard is streamed into its own `Dataset.from_generator` cache under
-`.shards/` in the output folder (small record batches: memory stays bounded however many clips there
-are), then the shards are concatenated and written with `save_to_disk` (so `datasets.load_from_disk`
-reads it) and the staging folder is removed. Splits (a CSV column, or signer-independent) are decided
-from the CSV before writing. A file that cannot be read never aborts the build: it is skipped and
-reported with its reason (missing, empty, corrupt, wrong layout, non-finite, degenerate, unreadable).
+so a stored dataset serves any model config). Each process streams its clips into one Arrow shard at a
+time (`ArrowWriter`, small record batches) directly in the output folder, in the layout of
+`Dataset.save_to_disk` (so `datasets.load_from_disk` reads it): memory stays bounded however many clips
+there are, and nothing is written twice. Splits (a CSV column, or signer-independent) are decided from the
+CSV before writing. A file that cannot be read never aborts the build: it is skipped and reported with
+its reason (missing, empty, corrupt, wrong layout, non-finite, degenerate, unreadable).
 
 The CSV is checked first: paths leaving ROOT (absolute or `../`) are refused, files listed twice and
 rows without a label are reported (`on_duplicate`, `on_empty_label`). `build_report.json` records the
@@ -21,14 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import functools
 import hashlib
 import io
 import json
 import multiprocessing
 import os
 import re
-import shutil
 import time
 import uuid
 import warnings
@@ -36,9 +33,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from datasets import Array2D, Array3D, Dataset, DatasetDict, Features, Value, concatenate_datasets
+from datasets import Array2D, Array3D, Dataset, DatasetDict, DatasetInfo, Features, Value
 from datasets import config as datasets_config
-from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+from datasets.arrow_writer import ArrowWriter
 from tqdm.auto import tqdm
 
 from ..modeling import (
@@ -61,8 +58,7 @@ from .splits import assign_signers
 STRING_COLUMNS = ("text", "label", "sign_language", "spoken_language", "signer", "file")
 REPORT_FILE = "build_report.json"
 SPLIT_FILES = ("dataset_info.json", "state.json")  # next to a split's Arrow files, as `save_to_disk` writes
-PARTIAL = ".partial"  # suffix of a report being written (renamed when complete)
-STAGING = ".shards"  # the finished shards of a build in progress (`Dataset.from_generator` caches); removed when done
+PARTIAL = ".partial"  # suffix of a file being written (renamed when complete)
 ON_DUPLICATE = ("warn", "skip", "error")  # a file listed again: stored again, left out, or refused
 ON_EMPTY_LABEL = ("skip", "error")  # a row without label/text: left out, or refused
 # error class -> short reason shown in the report (most specific first: the classes form a hierarchy)
@@ -220,11 +216,10 @@ def _examples(
 
 @dataclass
 class _Shard:
-    """One shard of the output (`name`: the Arrow file it becomes, relative to `output`) and its CSV rows."""
+    """One Arrow file of the output (`name`, relative to `output`) and the CSV rows that go into it."""
 
     output: str
     name: str
-    split: str | None
     rows: list[dict[str, str]]
     root: str
     keypoint_layout: str
@@ -232,42 +227,40 @@ class _Shard:
     writer_batch_size: int
 
 
-def _empty_dataset(features: Features) -> Dataset:
-    """No rows (a shard or split none of whose clips is readable)."""
-    return Dataset.from_dict({column: [] for column in features}, features=features)
-
-
-# Public `datasets` APIs (from_generator per shard, then save_to_disk) rather than the private ArrowWriter
-# writing shards in place: `benchmarks/dataset_bench.py --compare-writers` (1,690 / 5,070 gestures clips,
-# num_proc=2, 3 runs on a shared 2-core machine) measured 0.83-1.70x the ArrowWriter's wall time (median
-# 1.0x, load average 9-11), 0.98-1.13x its CPU time, and the same peak RSS (331 / 336 MiB anonymous, flat).
+# The private `ArrowWriter` (shards streamed in place at their final names) and a hand-written `state.json`
+# (`_write_split_metadata`), not the public `Dataset.from_generator` per shard + `concatenate_datasets` +
+# `save_to_disk`: past the 1.5x slowdown the project allows, the public path took 4.16x the time at 1,690
+# gestures clips (80 vs 333 clips/s; 118 vs 629 per CPU-second) and 3.36x at 5,070 (144 vs 484 clips/s),
+# num_proc=2 on a shared 2-core machine (load average ~7; an earlier run: 5.99x / 3.54x), with the same peak
+# anonymous RSS (332 / 338 MiB). Reproduce: `python benchmarks/dataset_bench.py --compare-writers`.
 def _write_shard(shard: _Shard) -> tuple[str, dict]:
-    """Stream the shard's clips into a `Dataset.from_generator` cache under `STAGING`; returns (name, its report
-    record: clips stored, files skipped, the cache files and their sizes)."""
+    """Write the shard under a temporary name, renamed when complete; returns (name, its report record)."""
     skipped: list[SkippedFile] = []
-    examples = functools.partial(_examples, root=shard.root, keypoint_layout=shard.keypoint_layout, skipped=skipped)
-    quiet = are_progress_bars_disabled()
-    disable_progress_bars()  # one bar for the whole build (`_write_shards`), not one per shard
+    path = os.path.join(shard.output, shard.name)
+    writer = ArrowWriter(features=shard.features, path=path + PARTIAL, writer_batch_size=shard.writer_batch_size)
     try:
-        dataset = Dataset.from_generator(
-            examples,
-            features=shard.features,
-            gen_kwargs={"rows": shard.rows},
-            cache_dir=os.path.join(shard.output, STAGING, shard.name),
-            writer_batch_size=shard.writer_batch_size,
-        )
-    except ValueError:  # `from_generator` refuses a generator that yields nothing: no clip of the shard is readable
-        if len(skipped) < len(shard.rows):
-            raise
-        dataset = _empty_dataset(shard.features)
+        for example in _examples(shard.rows, shard.root, shard.keypoint_layout, skipped):
+            writer.write(example)
+        stored, _ = writer.finalize()
     finally:
-        if not quiet:
-            enable_progress_bars()
-    files = {
-        Path(f["filename"]).relative_to(shard.output).as_posix(): os.path.getsize(f["filename"])
-        for f in dataset.cache_files
+        writer.close()
+    os.replace(path + PARTIAL, path)
+    return shard.name, {"stored": stored, "skipped": [asdict(s) for s in skipped], "size": os.path.getsize(path)}
+
+
+def _write_split_metadata(directory: Path, files: list[str], features: Features, split: str | None) -> None:
+    """`dataset_info.json` + `state.json`, as `Dataset.save_to_disk` writes them next to the Arrow files."""
+    DatasetInfo(features=features).write_to_directory(os.fspath(directory))
+    state = {
+        "_data_files": [{"filename": name} for name in files],
+        "_fingerprint": uuid.uuid4().hex,
+        "_format_columns": None,
+        "_format_kwargs": {},
+        "_format_type": None,
+        "_output_all_columns": False,
+        "_split": split,
     }
-    return shard.name, {"stored": len(dataset), "skipped": [asdict(s) for s in skipped], "files": files}
+    (directory / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
 
 
 def _replace_text(path: Path, text: str) -> None:
@@ -294,9 +287,9 @@ def is_complete_build(output: str | os.PathLike) -> bool:
 def _prepare_output(output: Path, fingerprint: str, files: list[str]) -> dict[str, dict]:
     """Make `output` ready for the build planned as `files` (relative paths) with this `fingerprint`.
 
-    Returns the shards an interrupted build of the same plan finished (kept under `STAGING`: the build
-    resumes), else {}. Only files a previous build recorded in its report or staged are deleted; a folder
-    holding anything else is refused, so no foreign file is ever lost.
+    Returns the shards an interrupted build of the same plan finished (kept: the build resumes), else {}.
+    Only files a previous build recorded in its report are deleted; a folder holding anything else is
+    refused, so no foreign file is ever lost.
     """
     present = []
     if output.is_dir():
@@ -305,10 +298,9 @@ def _prepare_output(output: Path, fingerprint: str, files: list[str]) -> dict[st
     if present:
         previous = _read_report(output)  # unreadable: not ours (ours are replaced atomically)
         owned = {REPORT_FILE, *previous.get("files", [])} if previous is not None else set()
-        staged = previous is not None
         previous = previous or {}
         owned |= {name + PARTIAL for name in owned}
-        foreign = [name for name in present if name not in owned and not (staged and name.startswith(STAGING + "/"))]
+        foreign = [name for name in present if name not in owned]
         if foreign:
             listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
             raise FileExistsError(
@@ -318,18 +310,15 @@ def _prepare_output(output: Path, fingerprint: str, files: list[str]) -> dict[st
             finished = {
                 name: record
                 for name, record in previous.get("shards", {}).items()
-                if all((output / f).is_file() and (output / f).stat().st_size == size
-                       for f, size in record.get("files", {}).items())
+                if (output / name).is_file() and (output / name).stat().st_size == record.get("size")
             }
         elif previous.get("status") == "in progress":
             warnings.warn(f"{output}: an interrupted build with other inputs or settings is replaced", stacklevel=3)
-        kept = tuple(f"{STAGING}/{name}/" for name in finished)
         for name in present:
-            if not name.startswith(kept) and name != REPORT_FILE:
+            if name not in finished and name != REPORT_FILE:
                 (output / name).unlink()
-        for folder in sorted((p for p in output.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-            if not any(folder.iterdir()):
-                folder.rmdir()
+                if (output / name).parent != output and not any((output / name).parent.iterdir()):
+                    (output / name).parent.rmdir()
     output.mkdir(parents=True, exist_ok=True)
     report = {"status": "in progress", "fingerprint": fingerprint, "files": files, "shards": finished}
     _replace_text(output / REPORT_FILE, json.dumps(report, indent=2))
@@ -456,7 +445,6 @@ def _plan_build(
             _Shard(
                 os.fspath(target),
                 f"{name}/{file}" if name is not None else file,
-                name,
                 group[bounds[i] : bounds[i + 1]],
                 root,
                 keypoint_layout,
@@ -505,21 +493,14 @@ def _write_shards(plan: _BuildPlan, done: dict[str, dict], num_proc: int) -> Non
 
 
 def _finish_build(
-    plan: _BuildPlan, done: dict[str, dict], resumed_shards: int, num_proc: int, start: float
+    plan: _BuildPlan, done: dict[str, dict], resumed_shards: int, start: float
 ) -> tuple[Dataset | DatasetDict, BuildReport]:
-    """Concatenate each split's shards, write them with `save_to_disk`, drop the staging folder, write the report."""
+    """Write the split metadata next to the shards, load the result and write the final report."""
     target = plan.target
-    splits = {}
-    for name in plan.arrow_files:
-        files = [file for shard in plan.shards if shard.split == name for file in done[shard.name]["files"]]
-        parts = [Dataset.from_file(os.fspath(target / file)) for file in files]
-        splits[name] = concatenate_datasets(parts) if parts else _empty_dataset(plan.features)
-    if None in splits:
-        splits[None].save_to_disk(target, num_shards=len(plan.arrow_files[None]), num_proc=num_proc)
-    else:
-        num_shards = {name: len(files) for name, files in plan.arrow_files.items()}
-        DatasetDict(splits).save_to_disk(target, num_shards=num_shards, num_proc=num_proc)
-    shutil.rmtree(target / STAGING)
+    for name, files in plan.arrow_files.items():
+        _write_split_metadata(target / name if name is not None else target, files, plan.features, name)
+    if None not in plan.arrow_files:
+        (target / "dataset_dict.json").write_text(json.dumps({"splits": list(plan.arrow_files)}), encoding="utf-8")
     skipped = plan.left_out + [SkippedFile(**s) for shard in plan.shards for s in done[shard.name]["skipped"]]
     result = load_saved(target)
     report = BuildReport(
@@ -589,9 +570,11 @@ def build_dataset(
     )
     done = _prepare_output(plan.target, plan.fingerprint, plan.files)  # before any work: a bad output fails now
     resumed_shards = len(done)
+    for name in plan.arrow_files:
+        (plan.target / name if name is not None else plan.target).mkdir(exist_ok=True)
     _extract_videos(plan, num_proc)
     _write_shards(plan, done, num_proc)
-    return _finish_build(plan, done, resumed_shards, num_proc, start)
+    return _finish_build(plan, done, resumed_shards, start)
 
 
 def load_saved(path: str | os.PathLike) -> Dataset | DatasetDict:
