@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,8 +30,9 @@ import time
 from pathlib import Path
 
 import torch
+from common import peak_rss_mb
 
-from signclip_hf.testing.launch import cpu_launch_command, cpu_launch_env
+from fixtures.launch import cpu_launch_command, cpu_launch_env
 
 HERE = Path(__file__).resolve().parent
 SHARED_GESTURES = HERE.parent.parent / "shared" / "data" / "gestures"
@@ -79,7 +79,7 @@ def worker(config_path: str) -> None:
     peak_mb = (
         torch.cuda.max_memory_allocated() / 2**20
         if torch.cuda.is_available()
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        else peak_rss_mb()
     )
     Path(config.output_dir, f"peak_memory_{rank}.json").write_text(json.dumps({"peak_mb": peak_mb}))
 

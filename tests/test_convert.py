@@ -11,12 +11,6 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from _fairseq_checkpoint import (
-    HEAD_SIZE,
-    make_fairseq_checkpoint,
-    reference_pose_embedding,
-    reference_text_embedding,
-)
 from signclip_hf.build import default_text_model
 from signclip_hf.cli import main as cli_main
 from signclip_hf.convert import (
@@ -28,6 +22,13 @@ from signclip_hf.convert import (
 )
 from signclip_hf.modeling import SignCLIPFeatureExtractor, SignCLIPModel, SignCLIPProcessor
 from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE
+
+from fixtures.fairseq_checkpoint import (
+    HEAD_SIZE,
+    make_fairseq_checkpoint,
+    reference_pose_embedding,
+    reference_text_embedding,
+)
 
 SHORT_CLIP = GESTURES_DIR / "signer07" / "hello" / "000.pose"
 

@@ -11,7 +11,8 @@ from signclip_hf.data import AugmentationConfig, PoseAugmentation, SignCLIPColla
 from signclip_hf.data.augment import affine_matrix, stretch
 from signclip_hf.modeling import KEYPOINT_LAYOUTS, SignCLIPFeatureExtractor, read_keypoints
 from signclip_hf.sample_data import GESTURES_DIR
-from signclip_hf.testing.tiny import tiny_processor
+
+from fixtures.tiny import tiny_processor
 
 LAYOUT = KEYPOINT_LAYOUTS["holistic"]
 LEFT_HAND, RIGHT_HAND = (

@@ -25,7 +25,8 @@ from signclip_hf.evaluation.plots import plot_confusion_matrix, plot_dataset_emb
 from signclip_hf.evaluation.protocols import class_prompts
 from signclip_hf.metrics import load_metric
 from signclip_hf.sample_data import GESTURES_DIR
-from signclip_hf.testing.tiny import tiny_model, tiny_processor
+
+from fixtures.tiny import tiny_model, tiny_processor
 
 NO_DROPOUT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 

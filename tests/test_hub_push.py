@@ -9,7 +9,6 @@ import torch
 from huggingface_hub import HfApi, ModelCard
 from transformers import pipeline
 
-from _fairseq_checkpoint import HEAD_SIZE, make_fairseq_checkpoint, reference_pose_embedding, reference_text_embedding
 from signclip_hf.build import default_text_model
 from signclip_hf.cards import CardInfo
 from signclip_hf.cli import main as cli_main
@@ -22,8 +21,15 @@ from signclip_hf.modeling import (
     format_prompt,
 )
 from signclip_hf.sample_data import HOUSE_POSE
-from signclip_hf.testing.isolation import run_without_signclip_hf
-from signclip_hf.testing.tiny import save_tiny, tiny_config, tiny_processor
+
+from fixtures.fairseq_checkpoint import (
+    HEAD_SIZE,
+    make_fairseq_checkpoint,
+    reference_pose_embedding,
+    reference_text_embedding,
+)
+from fixtures.isolation import run_without_signclip_hf
+from fixtures.tiny import save_tiny, tiny_config, tiny_processor
 
 LABELS = ["house", "sun", "police"]
 EVAL_JSON = {
