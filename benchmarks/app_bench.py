@@ -29,8 +29,9 @@ from signclip_hf.pipeline import save_for_pipeline
 from signclip_hf.render import render_pose
 from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE, SAMPLE_DIR
 from signclip_hf.space.app import layout_pose
-from signclip_hf.testing.app_server import serve
-from signclip_hf.testing.launch import free_port
+
+from fixtures.app_server import serve
+from fixtures.launch import free_port
 
 CANDIDATES = "house, sun, car, tree, book, water, hello, thank you"
 

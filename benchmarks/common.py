@@ -1,10 +1,15 @@
-"""Shared benchmark helpers: data discovery, timing, matmul peak, and the table + JSON report."""
+"""Shared benchmark helpers: data discovery, timing, matmul peak, and the table + JSON report.
+
+Importing it also puts ``tests/`` on ``sys.path``, as pytest does, so benchmarks share the test fixtures
+(``from fixtures.tiny import tiny_processor``) that the wheel does not ship.
+"""
 
 from __future__ import annotations
 
 import json
 import platform
 import resource
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +30,9 @@ def gestures_root() -> tuple[Path, str]:
     if SHARED_GESTURES.is_dir():
         return SHARED_GESTURES, "shared gestures"
     return GESTURES_DIR, "bundled sample"
+TESTS_DIR = Path(__file__).resolve().parents[1] / "tests"
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
 
 
 def gesture_files(limit: int | None = None) -> list[Path]:

@@ -9,20 +9,18 @@ and the self-check (reload + house.pose against the 7 SPEC prompts). The text vo
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 
 from common import peak_rss_mb, report, timed
+from signclip_hf.modeling import SignCLIPFeatureExtractor, SignCLIPProcessor
 from transformers import AutoTokenizer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from _fairseq_checkpoint import make_fairseq_checkpoint  # noqa: E402
-from signclip_hf.modeling import SignCLIPFeatureExtractor, SignCLIPProcessor  # noqa: E402
+from signclip_hf.convert import convert_state_dict, load_checkpoint, verify_conversion
+from signclip_hf.model_factory import default_text_model
+from signclip_hf.pipeline import save_for_pipeline
 
-from signclip_hf.convert import convert_state_dict, load_checkpoint, verify_conversion  # noqa: E402
-from signclip_hf.model_factory import default_text_model  # noqa: E402
-from signclip_hf.pipeline import save_for_pipeline  # noqa: E402
+from fixtures.fairseq_checkpoint import make_fairseq_checkpoint
 
 
 def timed_step(rows: list[dict], step: str, function):

@@ -127,7 +127,8 @@ def read_throughput(dataset_dir: Path, batch_size: int, epochs: int) -> dict:
     from torch.utils.data import DataLoader
 
     from signclip_hf.data import LengthGroupedBatchSampler, PoseRows, SignCLIPCollator, load_saved
-    from signclip_hf.testing.tiny import tiny_processor
+
+    from fixtures.tiny import tiny_processor
 
     dataset = load_saved(dataset_dir)
     collator = SignCLIPCollator(tiny_processor())

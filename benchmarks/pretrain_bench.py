@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from common import gestures_root, peak_rss_mb
 
-from signclip_hf.testing.launch import cpu_launch_command, cpu_launch_env
+from fixtures.launch import cpu_launch_command, cpu_launch_env
 
 HERE = Path(__file__).resolve().parent
 

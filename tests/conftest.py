@@ -1,10 +1,10 @@
-"""Shared fixtures. The loopback Hub logic lives in `signclip_hf.testing.hub_server`; this file only wires it."""
+"""Shared fixtures. The loopback Hub logic lives in `fixtures.hub` (tests/fixtures/hub); this file only wires it."""
 
 from pathlib import Path
 
 import pytest
 
-from signclip_hf.testing import HubServer, hub_environment
+from fixtures.hub import HubServer, hub_environment
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +41,8 @@ def gloss_model(tmp_path_factory):
     import csv
 
     from signclip_hf.sample_data import GESTURES_DIR
-    from signclip_hf.testing.tiny import tiny_model, tiny_processor, train_on_glosses
+
+    from fixtures.tiny import tiny_model, tiny_processor, train_on_glosses
 
     rows = list(csv.DictReader((GESTURES_DIR / "metadata.csv").open()))
     number = {row["file"]: int(Path(row["file"]).stem) for row in rows}

@@ -30,10 +30,11 @@ from signclip_hf.pipeline import save_for_pipeline
 from signclip_hf.sample_data import FORMATS_DIR, GESTURES_DIR, HOUSE_POSE, SAMPLE_DIR, TEST_VIDEO
 from signclip_hf.space.app import AppLimits, GalleryIndex, SignCLIPApp, build_demo
 from signclip_hf.space.stage import REQUIREMENTS
-from signclip_hf.testing.app_server import serve
-from signclip_hf.testing.isolation import python_without_signclip_hf
-from signclip_hf.testing.launch import free_port
-from signclip_hf.testing.tiny import tiny_config, tiny_model, tiny_processor
+
+from fixtures.app_server import serve
+from fixtures.isolation import python_without_signclip_hf
+from fixtures.launch import free_port
+from fixtures.tiny import tiny_config, tiny_model, tiny_processor
 
 CANDIDATES = ["house", "sun", "tree", "hello"]
 DGS_HOUSE = SAMPLE_DIR / "signs" / "dgs-HOUSE1A.pose"  # 1.15 MB: over the 1 MB limit the served app gets

@@ -10,7 +10,8 @@ from huggingface_hub import EvalResult, ModelCard
 from signclip_hf.modeling import SignCLIPForVideoClassification
 
 from signclip_hf.cards import CITATION, CardInfo, build_model_card, eval_results_from_json
-from signclip_hf.testing.tiny import save_tiny, tiny_config
+
+from fixtures.tiny import save_tiny, tiny_config
 
 EVAL_JSON = {
     "dataset": {"name": "SignCLIP gestures sample", "type": "signclip-gestures", "split": "test"},

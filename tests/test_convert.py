@@ -9,12 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from _fairseq_checkpoint import (
-    HEAD_SIZE,
-    make_fairseq_checkpoint,
-    reference_pose_embedding,
-    reference_text_embedding,
-)
 from safetensors import safe_open
 from signclip_hf.modeling import SignCLIPFeatureExtractor, SignCLIPModel, SignCLIPProcessor
 
@@ -28,6 +22,13 @@ from signclip_hf.convert import (
 )
 from signclip_hf.model_factory import default_text_model
 from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE
+
+from fixtures.fairseq_checkpoint import (
+    HEAD_SIZE,
+    make_fairseq_checkpoint,
+    reference_pose_embedding,
+    reference_text_embedding,
+)
 
 SHORT_CLIP = GESTURES_DIR / "signer07" / "hello" / "000.pose"
 

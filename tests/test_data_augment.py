@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader
 from signclip_hf.data import AugmentationConfig, PoseAugmentation, SignCLIPCollator
 from signclip_hf.data.augment import affine_matrix, stretch
 from signclip_hf.sample_data import GESTURES_DIR
-from signclip_hf.testing.tiny import tiny_processor
+
+from fixtures.tiny import tiny_processor
 
 LAYOUT = KEYPOINT_LAYOUTS["holistic"]
 LEFT_HAND, RIGHT_HAND = (

@@ -34,7 +34,8 @@ from signclip_hf.data import (
     split_by_column,
 )
 from signclip_hf.sample_data import FORMATS_DIR, GESTURES_DIR
-from signclip_hf.testing.tiny import tiny_processor
+
+from fixtures.tiny import tiny_processor
 
 COLUMNS = ["file", "label", "original_label", "signer", "sign_language", "spoken_language", "frames", "fps"]
 
@@ -454,7 +455,7 @@ accelerator.end_training()
 def test_sampler_shards_over_two_accelerate_processes(tmp_path):
     import subprocess
 
-    from signclip_hf.testing.launch import cpu_launch_command, cpu_launch_env
+    from fixtures.launch import cpu_launch_command, cpu_launch_env
 
     script = tmp_path / "shard.py"
     script.write_text(SHARDING_SCRIPT)
@@ -479,7 +480,8 @@ def test_loader_batches_feed_the_model(built):
     from torch.utils.data import DataLoader
 
     from signclip_hf.data import AugmentationConfig, PoseAugmentation
-    from signclip_hf.testing.tiny import tiny_model
+
+    from fixtures.tiny import tiny_model
 
     dataset, _, _ = built
     collator = SignCLIPCollator(tiny_processor(), augmentation=PoseAugmentation(AugmentationConfig(seed=0)))

@@ -19,7 +19,8 @@ from signclip_hf.data import (
     render_dataset_card,
 )
 from signclip_hf.sample_data import GESTURES_DIR
-from signclip_hf.testing.tiny import tiny_processor
+
+from fixtures.tiny import tiny_processor
 
 
 @pytest.fixture(scope="module")

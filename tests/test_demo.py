@@ -17,7 +17,8 @@ from signclip_hf.demo import DemoConfig
 from signclip_hf.evaluation import linear_probe, zero_shot
 from signclip_hf.evaluation.plots import confusion_table, plot_confusion_matrix
 from signclip_hf.sample_data import GESTURES_DIR
-from signclip_hf.testing.tiny import tiny_model, tiny_processor
+
+from fixtures.tiny import tiny_model, tiny_processor
 
 # the demo's split: train signer12 (hello, thank you, i love you), test signer07 (hello, thank you, see you later)
 PROBE_CAPTION = (

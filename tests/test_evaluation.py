@@ -24,8 +24,9 @@ from signclip_hf.evaluation import (
 from signclip_hf.evaluation.plots import plot_confusion_matrix, plot_dataset_embeddings
 from signclip_hf.metrics import load_metric
 from signclip_hf.sample_data import GESTURES_DIR
-from signclip_hf.testing.tiny import tiny_model, tiny_processor
 from signclip_hf.training.finetune import FinetuneArguments, classifier_from_signclip, finetune, training_arguments
+
+from fixtures.tiny import tiny_model, tiny_processor
 
 NO_DROPOUT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 

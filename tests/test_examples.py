@@ -10,8 +10,9 @@ import pytest
 from datasets import Dataset, IterableDataset
 from transformers import AutoConfig, BertConfig
 
-from signclip_hf.testing.tiny import save_tiny
 from signclip_hf.training.pretrain import record_training_signers
+
+from fixtures.tiny import save_tiny
 
 FINETUNE_ISLR = Path(__file__).resolve().parents[1] / "examples" / "finetune_islr.py"
 

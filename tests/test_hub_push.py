@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from _fairseq_checkpoint import HEAD_SIZE, make_fairseq_checkpoint, reference_pose_embedding, reference_text_embedding
 from huggingface_hub import HfApi, ModelCard
 from signclip_hf.modeling import (
     SignCLIPFeatureExtractor,
@@ -22,8 +21,15 @@ from signclip_hf.convert import convert_checkpoint
 from signclip_hf.hub import push_model, stage_repository
 from signclip_hf.model_factory import default_text_model
 from signclip_hf.sample_data import HOUSE_POSE
-from signclip_hf.testing.isolation import run_without_signclip_hf
-from signclip_hf.testing.tiny import save_tiny, tiny_config, tiny_processor
+
+from fixtures.fairseq_checkpoint import (
+    HEAD_SIZE,
+    make_fairseq_checkpoint,
+    reference_pose_embedding,
+    reference_text_embedding,
+)
+from fixtures.isolation import run_without_signclip_hf
+from fixtures.tiny import save_tiny, tiny_config, tiny_processor
 
 LABELS = ["house", "sun", "police"]
 EVAL_JSON = {

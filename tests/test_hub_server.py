@@ -26,7 +26,7 @@ from huggingface_hub.errors import (
 from safetensors.torch import save_file
 from transformers import AutoModel, BertConfig, BertModel
 
-from signclip_hf.testing import DUMMY_USER, HubServer, hub_environment
+from fixtures.hub import DUMMY_USER, HubServer, hub_environment
 
 
 @pytest.fixture

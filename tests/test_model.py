@@ -9,7 +9,8 @@ from signclip_hf.modeling import SignCLIPForVideoClassification, SignCLIPModel, 
 from transformers import AutoModel, AutoModelForVideoClassification, BertConfig, BertModel
 
 from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE
-from signclip_hf.testing.tiny import tiny_config, tiny_model, tiny_processor
+
+from fixtures.tiny import tiny_config, tiny_model, tiny_processor
 
 CLIPS = [HOUSE_POSE, GESTURES_DIR / "signer07" / "hello" / "000.pose", GESTURES_DIR / "signer12" / "i_love_you" / "003.pose"]
 PROMPTS = ["<en> <ase> house", "<en> <ase> hello", "<en> <ase> i love you"]

@@ -23,8 +23,9 @@ from transformers import pipeline
 from signclip_hf.endpoint.handler import MAX_LABEL_CHARS, MAX_LABELS, EndpointHandler, check_finite_scores
 from signclip_hf.pipeline import save_for_pipeline
 from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE
-from signclip_hf.testing.isolation import run_without_signclip_hf
-from signclip_hf.testing.tiny import save_tiny, tiny_config, tiny_model, tiny_processor
+
+from fixtures.isolation import run_without_signclip_hf
+from fixtures.tiny import save_tiny, tiny_config, tiny_model, tiny_processor
 
 LABELS = ["house", "sun", "police", "hello"]
 GESTURE = GESTURES_DIR / "signer12" / "thank_you" / "004.pose"

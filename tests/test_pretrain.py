@@ -23,7 +23,8 @@ import torch
 from safetensors.torch import load_file
 
 from signclip_hf.sample_data import GESTURES_DIR
-from signclip_hf.testing.launch import cpu_launch_command, cpu_launch_env
+
+from fixtures.launch import cpu_launch_command, cpu_launch_env
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_CONFIG = ROOT / "examples" / "configs" / "pretrain_tiny.yaml"
@@ -35,7 +36,8 @@ VARIANTS = {"dot": {}, "cosine_projection": {"score_type": "cosine", "projection
 def workspace(tmp_path_factory) -> dict[str, Path]:
     """Tiny models (dropout as configured) and a dataset built from the bundled sample (train / test)."""
     from signclip_hf.data import build_dataset
-    from signclip_hf.testing.tiny import save_tiny
+
+    from fixtures.tiny import save_tiny
 
     root = tmp_path_factory.mktemp("pretrain")
     paths = {"dataset": root / "dataset"}

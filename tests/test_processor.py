@@ -8,7 +8,8 @@ from signclip_hf.modeling import SignCLIPProcessor, UnknownLanguageError, format
 from transformers import AutoProcessor
 
 from signclip_hf.sample_data import HOUSE_POSE
-from signclip_hf.testing.tiny import tiny_processor
+
+from fixtures.tiny import tiny_processor
 
 
 def test_format_prompt():

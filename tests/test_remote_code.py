@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from signclip_hf.sample_data import HOUSE_POSE
-from signclip_hf.testing.isolation import run_without_signclip_hf
-from signclip_hf.testing.tiny import save_tiny, tiny_model, tiny_processor
+
+from fixtures.isolation import run_without_signclip_hf
+from fixtures.tiny import save_tiny, tiny_model, tiny_processor
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPTS = ["<en> <ase> house", "<en> <gsg> house", "random text"]

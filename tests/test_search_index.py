@@ -12,7 +12,8 @@ from signclip_hf.data.build import build_dataset
 from signclip_hf.evaluation import embed_dataset, embed_texts, embeddings_of, search
 from signclip_hf.sample_data import GESTURES_DIR
 from signclip_hf.search import IndexConfig, SignIndex, StaleIndexError
-from signclip_hf.testing.tiny import tiny_model, tiny_processor
+
+from fixtures.tiny import tiny_model, tiny_processor
 
 pytest.importorskip("faiss")
 

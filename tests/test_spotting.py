@@ -33,7 +33,8 @@ from signclip_hf.spotting import (
 )
 from signclip_hf.spotting.outputs import read_segments, write_eaf, write_srt, write_vtt
 from signclip_hf.spotting.synthetic import make_recording
-from signclip_hf.testing.tiny import save_tiny, tiny_processor
+
+from fixtures.tiny import save_tiny, tiny_processor
 
 QUERIES = ["hello", "thank you", "i love you"]
 

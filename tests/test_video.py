@@ -36,8 +36,9 @@ from signclip_hf.endpoint.handler import EndpointHandler
 from signclip_hf.pipeline import save_for_pipeline
 from signclip_hf.render import render_pose
 from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE, TEST_VIDEO
-from signclip_hf.testing.tiny import tiny_model, tiny_processor
 from signclip_hf.video import render_features
+
+from fixtures.tiny import tiny_model, tiny_processor
 
 LABELS = ["house", "hello", "thank you"]
 NO_CACHE = VideoConfig(cache_dir=None)
