@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import gestures_root, peak_rss_mb
+from common import gestures_root, matmul_flops_per_second, peak_rss_mb
 
 from fixtures.launch import cpu_launch_command, cpu_launch_env
 
@@ -109,14 +109,6 @@ def launch(config: dict, processes: int, work: Path, name: str) -> dict:
     }
 
 
-def matmul_flops(dtype: torch.dtype, size: int = 2048) -> float:
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b
-    start = time.perf_counter()
-    a @ b
-    return 2 * size**3 / (time.perf_counter() - start)
-
-
 def measure_mfu(dataset: Path, batch_size: int, rounds: int) -> dict:
     """Model FLOP/s of a training step ÷ matmul FLOP/s, fp32 and bf16 (autocast, as Accelerate does)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -151,7 +143,7 @@ def measure_mfu(dataset: Path, batch_size: int, rounds: int) -> dict:
         step(bf16)  # warm-up
         times, peaks = [], []
         for _ in range(rounds):
-            peaks.append(matmul_flops(dtype))
+            peaks.append(matmul_flops_per_second(dtype))
             start = time.perf_counter()
             step(bf16)
             times.append(time.perf_counter() - start)
