@@ -81,7 +81,9 @@ class SeededAugmentationCollator:
         return self.collator(rows)
 
 
-def load_splits(config: PretrainConfig, accelerator: Accelerator) -> tuple[Dataset | IterableDataset, Dataset | None]:
+def load_training_data(
+    config: PretrainConfig, accelerator: Accelerator
+) -> tuple[Dataset | IterableDataset, Dataset | None]:
     """(train, validation) from the configured datasets; a pose folder is built once, by the main process."""
     data: DataConfig = config.data
     sources = data.paths
@@ -271,7 +273,7 @@ def set_up(config: PretrainConfig, resume: str | None = None) -> PretrainRun:
     model, processor = load_or_build(config.model.from_checkpoint, config.model.spec())
     if config.gradient_checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    train, validation = load_splits(config, accelerator)
+    train, validation = load_training_data(config, accelerator)
     train_loader, validation_loader, collate = make_dataloaders(config, processor, train, validation)
     optimizer = torch.optim.Adam(
         model.parameters(),
