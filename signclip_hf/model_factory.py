@@ -34,8 +34,8 @@ class ModelSpec:
     """What to build: the text checkpoint, the pose tower's size, the input layout and the score.
 
     `mirror_left_handed` / `left_handed_rule`: the feature extractor's handedness switch (mirror left-handed
-    clips in training and at test time). Only for models built here: a converted checkpoint keeps the
-    released preprocessing.
+    clips in training and at test time); on by default for models built here, as it helps on unseen signers
+    (benchmarks/unseen_signers.py). A converted checkpoint keeps the released preprocessing.
     """
 
     text_model: str | None = None
@@ -46,8 +46,8 @@ class ModelSpec:
     score_type: str = "dot"
     projection_dim: int | None = None
     init_pose_from_text: bool = True
-    mirror_left_handed: bool = False
-    left_handed_rule: str = "right_hand_still"
+    mirror_left_handed: bool = True
+    left_handed_rule: str = "left_hand_busier"
 
 
 def build_processor(spec: ModelSpec) -> SignCLIPProcessor:
