@@ -13,6 +13,7 @@ from .keypoints_signclip import (
     PoseLayoutError,
     array_to_keypoints,
     keypoints_to_features,
+    left_handed_clips,
     mirror_features,
     normalize_keypoints,
     refuse_non_finite,

@@ -16,11 +16,12 @@ from transformers.feature_extraction_utils import BatchFeature, FeatureExtractio
 from .configuration_signclip import LONG_CLIP_POLICIES, select_frame_indices
 from .keypoints_signclip import (
     KEYPOINT_LAYOUTS,
+    LEFT_HANDED_RULES,
     array_to_keypoints,
     batch_keypoints_to_features,
     keypoints_to_features,
+    left_handed_clips,
     mirror_features,
-    right_hand_still,
 )
 from .pose_io_signclip import PoseInput, describe_pose_input, read_keypoints
 
@@ -39,7 +40,9 @@ class SignCLIPFeatureExtractor(FeatureExtractionMixin):
         long_clip_policy: "subsample" (default: uniform over the whole clip) or "truncate".
         padding: "longest" (pad to the longest clip in the batch) or "max_length" (pad to `max_frames`,
             the original's scheme; same results, more compute).
-        mirror_left_handed: the original's test-time option: mirror a clip whose right hand never moves.
+        mirror_left_handed: the original's test-time option: mirror a left-handed clip (`left_handed_rule`).
+        left_handed_rule: which clips are left-handed (`left_handed_clips`): `"right_hand_still"` (the
+            original's) or `"left_hand_busier"`.
     """
 
     model_input_names = ["pose_values", "pose_attention_mask"]
@@ -51,6 +54,7 @@ class SignCLIPFeatureExtractor(FeatureExtractionMixin):
         long_clip_policy: str = "subsample",
         padding: str = "longest",
         mirror_left_handed: bool = False,
+        left_handed_rule: str = "right_hand_still",
         **kwargs,
     ):
         unknown = sorted(set(kwargs) - SAVED_METADATA_KEYS)
@@ -63,11 +67,14 @@ class SignCLIPFeatureExtractor(FeatureExtractionMixin):
             raise ValueError(f"long_clip_policy must be one of {LONG_CLIP_POLICIES}, got {long_clip_policy!r}")
         if padding not in ("longest", "max_length"):
             raise ValueError(f"padding must be 'longest' or 'max_length', got {padding!r}")
+        if left_handed_rule not in LEFT_HANDED_RULES:
+            raise ValueError(f"left_handed_rule must be one of {LEFT_HANDED_RULES}, got {left_handed_rule!r}")
         self.keypoint_layout = keypoint_layout
         self.max_frames = max_frames
         self.long_clip_policy = long_clip_policy
         self.padding = padding
         self.mirror_left_handed = mirror_left_handed
+        self.left_handed_rule = left_handed_rule
 
     @property
     def feature_dim(self) -> int:
@@ -95,9 +102,8 @@ class SignCLIPFeatureExtractor(FeatureExtractionMixin):
         return self.mirror_if_left_handed(keypoints_to_features(points, confidence, self.keypoint_layout, name))
 
     def mirror_if_left_handed(self, features: np.ndarray) -> np.ndarray:
-        """(frames, features), mirrored when `mirror_left_handed` is set and the right hand never moves."""
-        layout = KEYPOINT_LAYOUTS[self.keypoint_layout]
-        if self.mirror_left_handed and right_hand_still(features, layout):
+        """(frames, features), mirrored when `mirror_left_handed` is set and the clip is left-handed."""
+        if self.mirror_left_handed and left_handed_clips(features, self.keypoint_layout, self.left_handed_rule):
             return mirror_features(features, self.keypoint_layout)
         return features
 

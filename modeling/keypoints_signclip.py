@@ -281,10 +281,32 @@ def array_to_keypoints(array: np.ndarray, name: str = "<array>") -> tuple[np.nda
     return np.nan_to_num(array), (~missing).astype(np.float32)
 
 
-def right_hand_still(features: np.ndarray, layout: KeypointLayout) -> np.ndarray:
-    """(..., T, 3K) features -> (...) bool: the right hand never moves (the original's left-handed test)."""
-    start = layout.flat_index("RIGHT_HAND_LANDMARKS", "WRIST") * 3
-    return features[..., start : start + 3 * len(HAND_POINTS)].var(axis=-2).max(axis=-1) == 0
+LEFT_HANDED_RULES = ("right_hand_still", "left_hand_busier")
+
+
+def left_handed_clips(
+    features: np.ndarray, layout_name: str = "holistic", rule: str = "right_hand_still"
+) -> np.ndarray:
+    """(..., T, 3K) features -> (...) bool: which clips count as left-handed (mirroring them gives every clip
+    the same dominant hand).
+
+    `"right_hand_still"`: the original's test-time rule (fairseq examples/MMPT): the right hand's features never
+    change (it is never seen). `"left_hand_busier"`: the left hand's features vary more over the clip than the
+    right's; this also catches a left-handed signer whose resting right hand is seen, and keeps a right-handed
+    clip whose right hand is merely undetected.
+    """
+    if rule not in LEFT_HANDED_RULES:
+        raise ValueError(f"left_handed_rule must be one of {LEFT_HANDED_RULES}, got {rule!r}")
+    layout = KEYPOINT_LAYOUTS[layout_name]
+
+    def variance(component: str) -> np.ndarray:
+        start = layout.flat_index(component, "WRIST") * 3
+        return features[..., start : start + 3 * len(HAND_POINTS)].var(axis=-2)
+
+    right = variance("RIGHT_HAND_LANDMARKS")
+    if rule == "right_hand_still":
+        return right.max(axis=-1) == 0
+    return variance("LEFT_HAND_LANDMARKS").sum(axis=-1) > right.sum(axis=-1)
 
 
 def mirror_features(features: np.ndarray, layout_name: str = "holistic") -> np.ndarray:
@@ -297,6 +319,7 @@ def mirror_features(features: np.ndarray, layout_name: str = "holistic") -> np.n
 
 __all__ = [
     "KEYPOINT_LAYOUTS",
+    "LEFT_HANDED_RULES",
     "CorruptPoseError",
     "DegeneratePoseError",
     "EmptyPoseError",
@@ -307,6 +330,7 @@ __all__ = [
     "array_to_keypoints",
     "batch_keypoints_to_features",
     "keypoints_to_features",
+    "left_handed_clips",
     "mirror_features",
     "normalize_keypoints",
     "refuse_non_finite",

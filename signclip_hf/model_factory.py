@@ -31,7 +31,12 @@ def default_text_model() -> str:
 
 @dataclass
 class ModelSpec:
-    """What to build: the text checkpoint, the pose tower's size, the input layout and the score."""
+    """What to build: the text checkpoint, the pose tower's size, the input layout and the score.
+
+    `mirror_left_handed` / `left_handed_rule`: the feature extractor's handedness switch (mirror left-handed
+    clips in training and at test time); on by default for models built here, as it helps on unseen signers
+    (benchmarks/unseen_signers.py). A converted checkpoint keeps the released preprocessing.
+    """
 
     text_model: str | None = None
     pose_layers: int = 4
@@ -41,12 +46,18 @@ class ModelSpec:
     score_type: str = "dot"
     projection_dim: int | None = None
     init_pose_from_text: bool = True
+    mirror_left_handed: bool = True
+    left_handed_rule: str = "left_hand_busier"
 
 
 def build_processor(spec: ModelSpec) -> SignCLIPProcessor:
     tokenizer = AutoTokenizer.from_pretrained(spec.text_model or default_text_model())
     feature_extractor = SignCLIPFeatureExtractor(
-        keypoint_layout=spec.keypoint_layout, max_frames=spec.max_frames, long_clip_policy=spec.long_clip_policy
+        keypoint_layout=spec.keypoint_layout,
+        max_frames=spec.max_frames,
+        long_clip_policy=spec.long_clip_policy,
+        mirror_left_handed=spec.mirror_left_handed,
+        left_handed_rule=spec.left_handed_rule,
     )
     return SignCLIPProcessor(feature_extractor, tokenizer)
 

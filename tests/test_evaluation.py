@@ -24,7 +24,13 @@ from signclip_hf.evaluation import (
 from signclip_hf.evaluation.plots import plot_confusion_matrix, plot_dataset_embeddings
 from signclip_hf.metrics import load_metric
 from signclip_hf.sample_data import GESTURES_DIR
-from signclip_hf.training.finetune import FinetuneArguments, classifier_from_signclip, finetune, training_arguments
+from signclip_hf.training.finetune import (
+    FinetuneArguments,
+    classifier_from_signclip,
+    finetune,
+    layerwise_learning_rates,
+    training_arguments,
+)
 
 from fixtures.tiny import tiny_model, tiny_processor
 
@@ -246,7 +252,8 @@ class FirstStepRecorder(TrainerCallback):
     def record(self, module, args, kwargs, output):
         if self.gradient is None:
             self.num_items.append(int(kwargs["num_items_in_batch"]))
-            self.losses.append(float(output.loss.detach()))
+            if output.loss is not None:  # None with label smoothing: Trainer computes the loss from the logits
+                self.losses.append(float(output.loss.detach()))
 
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
         if self.gradient is None:
@@ -267,6 +274,57 @@ def test_gradient_accumulation_matches_one_large_batch(model, processor, embedde
     assert runs[1].num_items == [4]
     assert sum(runs[2].losses) == pytest.approx(runs[1].losses[0], rel=1e-5)
     torch.testing.assert_close(runs[2].gradient, runs[1].gradient, rtol=1e-5, atol=1e-6)
+
+
+def test_label_smoothing_is_the_trained_loss_and_accumulates_like_one_batch(model, processor, embedded, tmp_path):
+    train = by_signer(embedded, "signer12")
+    runs, trainers = {}, {}
+    for batch_size, accumulation in ((4, 1), (2, 2)):
+        runs[accumulation] = FirstStepRecorder()
+        training_args = training_arguments(str(tmp_path / f"run{batch_size}"), max_steps=1,
+                                           train_sampling_strategy="random", per_device_train_batch_size=batch_size,
+                                           gradient_accumulation_steps=accumulation, label_smoothing_factor=0.1)
+        trainers[accumulation] = finetune(model, train, None, FinetuneArguments(augment=False, resume=False),
+                                          training_args, processor=processor, callbacks=[runs[accumulation]]).trainer
+    # the smoothed loss is normalized by the whole accumulated batch, as the model's own loss
+    assert runs[2].num_items == [4, 4] and runs[2].losses == []  # the model computed no loss itself
+    torch.testing.assert_close(runs[2].gradient, runs[1].gradient, rtol=1e-5, atol=1e-6)
+    trainer = trainers[1]
+    batch = trainer.eval_data_collator(list(train.with_format("numpy").select(range(6))))
+    classifier = trainer.model.eval()
+    with torch.no_grad():
+        logits = classifier(batch["pose_values"], batch["pose_attention_mask"]).logits
+        loss = trainer.compute_loss(classifier, dict(batch))
+    smoothed = torch.nn.functional.cross_entropy(logits, batch["labels"], label_smoothing=0.1)
+    assert float(loss) == pytest.approx(float(smoothed), rel=1e-5)
+    assert float(loss) != pytest.approx(float(torch.nn.functional.cross_entropy(logits, batch["labels"])), rel=1e-3)
+
+
+def test_layer_lr_decay_gives_lower_pose_layers_smaller_learning_rates(model, processor, embedded, tmp_path):
+    names, prompts = class_prompts(embedded)
+    rates = layerwise_learning_rates(classifier_from_signclip(model, processor, names, prompts), 1e-3, 0.5)
+    assert sorted(set(rates.values()), reverse=True) == pytest.approx([1e-3, 5e-4, 2.5e-4])  # head, 1 layer, embeddings
+    assert rates["classifier.weight"] == rates["classifier.bias"] == 1e-3
+    assert rates["pose_model.bert.encoder.layer.0.attention.self.query.weight"] == pytest.approx(5e-4)
+    assert rates["pose_model.bert.embeddings.position_embeddings.weight"] == pytest.approx(2.5e-4)
+    training_args = training_arguments(str(tmp_path / "llrd"), max_steps=1, learning_rate=1e-3, weight_decay=0.01)
+    trainer = finetune(model, by_signer(embedded, "signer12"), None,
+                       FinetuneArguments(augment=False, resume=False, layer_lr_decay=0.5), training_args,
+                       processor=processor).trainer
+    groups = trainer.optimizer.param_groups
+    assert [g["initial_lr"] for g in groups] == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4])
+    group_of = {id(p): g for g in groups for p in g["params"]}
+    named = dict(trainer.model.named_parameters())
+    assert len(group_of) == sum(len(g["params"]) for g in groups) == len(named) == len(rates)  # each one once
+    decayed = set(trainer.get_decay_parameter_names(trainer.model))
+    assert "classifier.weight" in decayed and "classifier.bias" not in decayed
+    for name, parameter in named.items():
+        assert group_of[id(parameter)]["initial_lr"] == pytest.approx(rates[name])
+        assert group_of[id(parameter)]["weight_decay"] == (0.01 if name in decayed else 0.0)
+    plain = finetune(model, by_signer(embedded, "signer12"), None, FinetuneArguments(augment=False, resume=False),
+                     training_arguments(str(tmp_path / "plain"), max_steps=1, learning_rate=1e-3),
+                     processor=processor).trainer
+    assert [g["initial_lr"] for g in plain.optimizer.param_groups] == [1e-3, 1e-3]  # off: Trainer's two groups
 
 
 def test_load_splits_names_the_splits_there_are(embedded):

@@ -14,6 +14,7 @@ from signclip_hf.modeling import (
     NonFinitePoseError,
     PoseLayoutError,
     SignCLIPFeatureExtractor,
+    left_handed_clips,
     read_keypoints,
 )
 from signclip_hf.modeling.keypoints_signclip import FACE_CONTOUR_POINTS
@@ -230,6 +231,26 @@ def test_left_handed_mirror_option():
     np.testing.assert_allclose(mirrored[:, right_hand_slice, 0], -plain[:, left_hand, 0])
     np.testing.assert_allclose(mirrored[:, right_hand_slice, 1:], plain[:, left_hand, 1:])
     assert np.all(mirrored[:, left_hand] == 0)
+
+
+def test_left_hand_busier_rule_mirrors_a_seen_but_resting_right_hand():
+    plain = SignCLIPFeatureExtractor().extract(load(HOUSE_POSE))
+    points = plain.reshape(len(plain), 203, 3)
+    left_hand, right_hand = slice(161, 182), slice(182, 203)
+    resting = points[0, right_hand] + 1e-3 * np.sin(np.arange(len(points)))[:, None, None]  # seen, barely moving
+    right_handed, left_handed = points.copy(), points.copy()
+    right_handed[:, left_hand] = resting
+    left_handed[:, left_hand], left_handed[:, right_hand] = points[:, right_hand], resting
+    right_handed, left_handed = right_handed.reshape(plain.shape), left_handed.reshape(plain.shape)
+    assert not left_handed_clips(left_handed, rule="right_hand_still")  # the original rule misses it
+    assert left_handed_clips(np.stack([left_handed, right_handed]), rule="left_hand_busier").tolist() == [True, False]
+    extractor = SignCLIPFeatureExtractor(mirror_left_handed=True, left_handed_rule="left_hand_busier")
+    mirrored = extractor.mirror_if_left_handed(left_handed).reshape(points.shape)
+    np.testing.assert_allclose(mirrored[:, right_hand, 0], -points[:, right_hand, 0])
+    np.testing.assert_array_equal(extractor.mirror_if_left_handed(right_handed), right_handed)
+    assert SignCLIPFeatureExtractor.from_dict(extractor.to_dict()).left_handed_rule == "left_hand_busier"
+    with pytest.raises(ValueError, match="left_handed_rule"):
+        SignCLIPFeatureExtractor(left_handed_rule="left")
 
 
 def test_batched_features_equal_one_clip_at_a_time(extractor, tmp_path):

@@ -207,6 +207,15 @@ def test_build_model_starts_both_towers_from_the_text_checkpoint():
     assert len(pose.encoder.layer) == 2 and len(text.encoder.layer) == 6
 
 
+def test_build_processor_carries_the_handedness_switch():
+    from signclip_hf.model_factory import ModelSpec, build_processor
+
+    extractor = build_processor(ModelSpec(mirror_left_handed=True, left_handed_rule="left_hand_busier")).feature_extractor
+    assert extractor.mirror_left_handed and extractor.left_handed_rule == "left_hand_busier"
+    plain = build_processor(ModelSpec(mirror_left_handed=False)).feature_extractor
+    assert not plain.mirror_left_handed
+
+
 def test_gradient_checkpointing_gives_the_same_gradients(inputs):
     """`gradient_checkpointing: true` (pretraining config) recomputes activations: same loss and gradients."""
     results = []

@@ -11,6 +11,7 @@ import pytest
 import torch
 from pose_format import Pose
 from signclip_hf.modeling import EmptyPoseError, PoseLayoutError, UnknownLanguageError
+from signclip_hf.modeling.keypoints_signclip import LEFT_HANDED_RULES
 from transformers import AutoModel, AutoProcessor
 
 from signclip_hf.cli import main
@@ -129,10 +130,11 @@ def test_windowed_embedding_equals_one_window_at_a_time(loaded, recording):
     )
 
 
-def test_mirror_option_and_long_windows_match_the_feature_extractor(recording):
+@pytest.mark.parametrize("rule", LEFT_HANDED_RULES)
+def test_mirror_option_and_long_windows_match_the_feature_extractor(recording, rule):
     path, _ = recording
     pose = Pose.read(path.read_bytes())
-    extractor = tiny_processor(mirror_left_handed=True, max_frames=10).feature_extractor
+    extractor = tiny_processor(mirror_left_handed=True, left_handed_rule=rule, max_frames=10).feature_extractor
     record = read_recording(path)
     starts = window_starts(record.num_frames, 14, 7)
     features, valid = normalize_windows(record, starts, 14, extractor)

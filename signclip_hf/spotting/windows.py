@@ -23,13 +23,13 @@ from ..modeling import (
     InvalidPoseError,
     SignCLIPFeatureExtractor,
     describe_pose_input,
+    left_handed_clips,
     mirror_features,
     normalize_keypoints,
     read_keypoints,
     refuse_non_finite,
     select_frame_indices,
 )
-from ..modeling.keypoints_signclip import right_hand_still
 from ..modeling.pose_io_signclip import PoseInput
 
 
@@ -94,12 +94,14 @@ def normalize_windows(
     features = features.reshape(len(starts), size, layout.feature_dim)
     features[~valid] = 0
     if feature_extractor.mirror_left_handed:
-        still = right_hand_still(features, layout)
-        if still.any():
+        left_handed = left_handed_clips(
+            features, feature_extractor.keypoint_layout, feature_extractor.left_handed_rule
+        )
+        if left_handed.any():
             mirrored = mirror_features(
-                features[still].reshape(-1, layout.feature_dim), feature_extractor.keypoint_layout
+                features[left_handed].reshape(-1, layout.feature_dim), feature_extractor.keypoint_layout
             )
-            features[still] = mirrored.reshape(-1, size, layout.feature_dim)
+            features[left_handed] = mirrored.reshape(-1, size, layout.feature_dim)
     kept = select_frame_indices(size, feature_extractor.max_frames, feature_extractor.long_clip_policy)
     return (features if len(kept) == size else features[:, kept]), valid
 

@@ -7,6 +7,10 @@ Training uses the shipped classification metric, keeps the best checkpoint (top-
 split), stops early, augments the training clips only, and saves the model with `id2label` /
 `label2id`, the processor and the pipeline code, so `AutoModelForVideoClassification.from_pretrained(out)`
 and `pipeline(model=out, trust_remote_code=True)` give glosses.
+
+For training on few signers: `TrainingArguments.label_smoothing_factor` (Trainer's `LabelSmoother` on the
+classifier's logits, normalized by `num_items_in_batch` as the model's own loss) and
+`FinetuneArguments.layer_lr_decay` (smaller steps for lower pose layers, `layerwise_learning_rates`).
 """
 
 from __future__ import annotations
@@ -55,6 +59,10 @@ class FinetuneArguments:
         default="skip", metadata={"help": "evaluation clips of glosses unseen in training"}
     )
     resume: bool = field(default=True, metadata={"help": "continue from the last checkpoint in output_dir"})
+    layer_lr_decay: float = field(
+        default=1.0, metadata={"help": "layer-wise learning-rate decay (1.0: off): pose layer i of L trains at "
+                               "learning_rate * layer_lr_decay ** (L - i)"}
+    )
 
 
 def training_defaults() -> dict[str, Any]:
@@ -126,12 +134,62 @@ def classifier_from_signclip(
     return classifier
 
 
-class ISLRTrainer(Trainer):
-    """`Trainer` whose evaluation batches use `eval_data_collator` (no augmentation)."""
+def layerwise_learning_rates(
+    model: SignCLIPForVideoClassification, learning_rate: float, decay: float
+) -> dict[str, float]:
+    """Each trainable parameter's learning rate with layer-wise decay (as BEiT and ELECTRA fine-tune): the
+    classifier and projection at `learning_rate`, pose layer i of L at `learning_rate * decay ** (L - i)`, the
+    frame tokenizer and embeddings at `learning_rate * decay ** (L + 1)`; the lower a layer, the less
+    fine-tuning on a few signers moves its pretrained features."""
+    num_layers = model.config.pose_config.num_hidden_layers
+    rates = {}
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        if not name.startswith("pose_model."):
+            depth = 0  # classifier, projection
+        elif ".encoder.layer." in name:
+            depth = num_layers - int(name.split(".encoder.layer.")[1].split(".")[0])
+        else:
+            depth = num_layers + 1  # frame tokenizer, embeddings
+        rates[name] = learning_rate * decay**depth
+    return rates
 
-    def __init__(self, *args, eval_data_collator=None, **kwargs):
+
+class ISLRTrainer(Trainer):
+    """`Trainer` whose evaluation batches use `eval_data_collator` (no augmentation) and whose optimizer
+    trains the layers at `layerwise_learning_rates` when `layer_lr_decay` is not 1."""
+
+    def __init__(self, *args, eval_data_collator=None, layer_lr_decay: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator
+        self.layer_lr_decay = layer_lr_decay
+
+    def create_optimizer(self, model=None) -> torch.optim.Optimizer:
+        """`args.optim` over parameter groups of one learning rate each (highest first, the one Trainer logs),
+        split as Trainer does into weight-decayed parameters and the rest (biases, LayerNorms)."""
+        if self.layer_lr_decay == 1.0 or self.optimizer is not None:
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        rates = layerwise_learning_rates(model, self.args.learning_rate, self.layer_lr_decay)
+        decayed = set(self.get_decay_parameter_names(model))
+        groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
+        for name, parameter in model.named_parameters():
+            if name in rates:
+                weight_decay = self.args.weight_decay if name in decayed else 0.0
+                groups.setdefault((rates[name], weight_decay), []).append(parameter)
+        optimizer_cls, optimizer_kwargs = self.optimizer_cls_and_kwargs or self.get_optimizer_cls_and_kwargs(
+            self.args, model
+        )
+        if {"params", "model", "optimizer_dict"} & optimizer_kwargs.keys():
+            raise ValueError(f"layer_lr_decay needs an optimizer over parameter groups; optim={self.args.optim} "
+                             "builds its own")
+        parameter_groups = [
+            {"params": params, "lr": lr, "weight_decay": weight_decay}
+            for (lr, weight_decay), params in sorted(groups.items(), key=lambda item: -item[0][0])
+        ]
+        self.optimizer = optimizer_cls(parameter_groups, **optimizer_kwargs)
+        return self.optimizer
 
     def _get_dataloader(
         self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None
@@ -210,6 +268,7 @@ def finetune(
         eval_data_collator=SignCLIPCollator(processor, text_column=None, label_column=args.label_column,
                                             label2id=label2id),
         compute_metrics=compute_metrics_fn(),
+        layer_lr_decay=args.layer_lr_decay,
         callbacks=[
             *([EarlyStoppingCallback(args.early_stopping_patience)] if eval_dataset is not None else []),
             *callbacks,
@@ -262,6 +321,7 @@ __all__ = [
     "classifier_from_signclip",
     "compute_metrics_fn",
     "finetune",
+    "layerwise_learning_rates",
     "training_arguments",
     "training_defaults",
     "without_evaluation",
