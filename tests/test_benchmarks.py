@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -64,3 +65,51 @@ def test_video_bench_runs_one_loop():
     ours = single["rows"][-1]
     assert ours["byte_identical_to_cli"] is True
     assert all(row["frames_per_s"] > 0 for row in single["rows"])
+
+
+@pytest.fixture(scope="module")
+def unseen_signers():
+    """benchmarks/unseen_signers.py as a module (its helpers are pure functions of datasets and counts)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import unseen_signers
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return unseen_signers
+
+
+def test_unseen_signers_protocol_runs_the_package_defaults(unseen_signers):
+    from signclip_hf.model_factory import ModelSpec
+    from signclip_hf.training import DataConfig
+    from signclip_hf.training.finetune import FinetuneArguments, training_arguments
+
+    recipe, args, spec = unseen_signers.RECIPES["defaults"], training_arguments(), ModelSpec()
+    assert recipe.pretrain_augmentation == DataConfig().augmentation == "all"
+    assert (recipe.mirror_left_handed, recipe.left_handed_rule) == (spec.mirror_left_handed, spec.left_handed_rule)
+    assert recipe.label_smoothing == args.label_smoothing_factor == 0.1
+    assert recipe.layer_lr_decay == FinetuneArguments().layer_lr_decay == 0.8
+    assert recipe.wise_ft_alpha == FinetuneArguments().wise_ft_alpha
+    assert recipe.finetune_lr == args.learning_rate
+
+
+def test_unseen_signers_folds_swaps_and_table(unseen_signers):
+    from datasets import Dataset
+
+    signers = np.array(["a"] * 5 + ["b"] * 3 + ["c"] * 3 + ["d"] * 1)
+    folds = unseen_signers.signer_folds(signers, 2)
+    assert sorted(s for fold in folds for s in fold) == ["a", "b", "c", "d"] and folds == [["a", "d"], ["b", "c"]]  # 6 clips each
+    swapped_signer = next(iter(unseen_signers.LABEL_SWAPS))
+    first, second = unseen_signers.LABEL_SWAPS[swapped_signer]
+    rows = Dataset.from_dict({"signer": [swapped_signer, swapped_signer, swapped_signer, "other"],
+                              "label": [first, second, "hello", first],
+                              "text": [f"<en> <ase> {first}", f"<en> <ase> {second}", "<en> <ase> hello", first]})
+    fixed = unseen_signers.corrected_labels(rows)
+    assert fixed["label"] == [second, first, "hello", first]
+    assert fixed["text"] == [f"<en> <ase> {second}", f"<en> <ase> {first}", "<en> <ase> hello", first]
+    runs = {0: {"1-NN raw features": {"s1": [1, 2], "s2": [3, 4]}, "fine-tuned": {"s1": [2, 2], "s2": [1, 4]}},
+            1: {"1-NN raw features": {"s1": [1, 2], "s2": [3, 4]}, "fine-tuned": {"s1": [2, 2], "s2": [3, 4]}}}
+    nearest, tuned = unseen_signers.summarize(runs)
+    assert nearest["top1"] == pytest.approx(4 / 6) and nearest["std"] == 0
+    assert tuned["top1"] == pytest.approx((3 / 6 + 5 / 6) / 2) and tuned["std"] == pytest.approx(1 / 6)
+    assert (tuned["worst_signer"], tuned["worst_top1"]) == ("s2", pytest.approx(0.5))
+    assert tuned["signers_below_0.6"] == 1 and tuned["vs_1nn"] == pytest.approx(2 / 3 - 4 / 6)

@@ -30,6 +30,7 @@ from signclip_hf.training.finetune import (
     finetune,
     layerwise_learning_rates,
     training_arguments,
+    weight_space_ensemble,
 )
 
 from fixtures.tiny import tiny_model, tiny_processor
@@ -267,7 +268,8 @@ def test_gradient_accumulation_matches_one_large_batch(model, processor, embedde
         runs[accumulation] = FirstStepRecorder()
         training_args = training_arguments(str(tmp_path / f"run{batch_size}"), max_steps=1,
                                            train_sampling_strategy="random", per_device_train_batch_size=batch_size,
-                                           gradient_accumulation_steps=accumulation)
+                                           gradient_accumulation_steps=accumulation,
+                                           label_smoothing_factor=0.0)  # the model's own loss
         finetune(model, train, None, FinetuneArguments(augment=False, resume=False), training_args,
                  processor=processor, callbacks=[runs[accumulation]])
     assert runs[2].num_items == [4, 4]  # Trainer passes the items of the whole accumulated batch
@@ -321,10 +323,34 @@ def test_layer_lr_decay_gives_lower_pose_layers_smaller_learning_rates(model, pr
     for name, parameter in named.items():
         assert group_of[id(parameter)]["initial_lr"] == pytest.approx(rates[name])
         assert group_of[id(parameter)]["weight_decay"] == (0.01 if name in decayed else 0.0)
-    plain = finetune(model, by_signer(embedded, "signer12"), None, FinetuneArguments(augment=False, resume=False),
+    plain = finetune(model, by_signer(embedded, "signer12"), None,
+                     FinetuneArguments(augment=False, resume=False, layer_lr_decay=1.0),
                      training_arguments(str(tmp_path / "plain"), max_steps=1, learning_rate=1e-3),
                      processor=processor).trainer
     assert [g["initial_lr"] for g in plain.optimizer.param_groups] == [1e-3, 1e-3]  # off: Trainer's two groups
+
+
+def test_wise_ft_saves_the_interpolation_between_zero_shot_and_fine_tuned(model, processor, embedded, tmp_path):
+    train = by_signer(embedded, "signer12")
+    names, prompts = class_prompts(train)
+    zero_shot = classifier_from_signclip(model, processor, names, prompts).state_dict()
+    tuned = {}
+    for alpha in (1.0, 0.25):
+        training_args = training_arguments(str(tmp_path / f"alpha{alpha}"), max_steps=2, learning_rate=1e-2,
+                                           train_sampling_strategy="random")
+        tuned[alpha] = finetune(model, train, None, FinetuneArguments(augment=False, resume=False, wise_ft_alpha=alpha),
+                                training_args, processor=processor)
+    full, mixed = tuned[1.0].model.state_dict(), tuned[0.25].model.state_dict()
+    moved = [name for name in full if not torch.equal(full[name], zero_shot[name])]
+    assert "classifier.weight" in moved and any(name.startswith("pose_model.") for name in moved)
+    for name in full:  # same seed, same steps: the saved weights are a quarter of the way from zero-shot
+        torch.testing.assert_close(mixed[name], zero_shot[name] + 0.25 * (full[name] - zero_shot[name]))
+    saved = AutoModelForVideoClassification.from_pretrained(tuned[0.25].output_dir).state_dict()
+    torch.testing.assert_close(saved["classifier.weight"], mixed["classifier.weight"])
+    ends = weight_space_ensemble(zero_shot, tuned[1.0].model, 0.0)
+    assert all(torch.equal(ends[name], zero_shot[name]) for name in ends)
+    with pytest.raises(ValueError, match="wise_ft_alpha must be in"):
+        FinetuneArguments(wise_ft_alpha=1.5)
 
 
 def test_load_splits_names_the_splits_there_are(embedded):
