@@ -21,6 +21,10 @@ import torch
 T = TypeVar("T")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SHARED_GESTURES = SHARED_DATA / "gestures"
+# the test fixtures (tiny models, the loopback Hub) that some benchmarks reuse
+TESTS_DIR = Path(__file__).resolve().parents[1] / "tests"
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
 
 
 def gestures_root() -> tuple[Path, str]:
@@ -30,9 +34,6 @@ def gestures_root() -> tuple[Path, str]:
     if SHARED_GESTURES.is_dir():
         return SHARED_GESTURES, "shared gestures"
     return GESTURES_DIR, "bundled sample"
-TESTS_DIR = Path(__file__).resolve().parents[1] / "tests"
-if str(TESTS_DIR) not in sys.path:
-    sys.path.insert(0, str(TESTS_DIR))
 
 
 def gesture_files(limit: int | None = None) -> list[Path]:

@@ -39,7 +39,7 @@ import torch
 from common import report
 from datasets import Dataset, DatasetDict
 from islr_gestures import DEFAULT_ROOT, GLOSSES, mean_pooled_features, nearest_neighbour_predictions
-from signclip_hf.modeling import KEYPOINT_LAYOUTS, keypoints_to_features, left_handed_clips, mirror_features
+from signclip_hf.modeling import KEYPOINT_LAYOUTS, SignCLIPFeatureExtractor
 
 from signclip_hf.data.build import build_dataset, is_complete_build, load_saved
 
@@ -140,11 +140,11 @@ def handshape_table(gestures: Dataset) -> list[dict]:
     and ring finger) and wrist height below the nose (shoulder widths): I-LOVE-YOU folds the middle and ring finger."""
     layout = KEYPOINT_LAYOUTS["holistic"]
     wrist, nose = layout.flat_index("RIGHT_HAND_LANDMARKS", "WRIST"), layout.flat_index("POSE_LANDMARKS", "NOSE")
+    # the package's features with left-handed clips mirrored, as fresh models see them
+    extractor = SignCLIPFeatureExtractor(mirror_left_handed=True, left_handed_rule="left_hand_busier")
     rows = []
     for row in gestures.with_format("numpy", columns=["pose", "confidence", "signer", "label"]):
-        features = keypoints_to_features(row["pose"], row["confidence"])
-        if left_handed_clips(features, "holistic", "left_hand_busier"):
-            features = mirror_features(features)
+        features = extractor.features_from_keypoints(row["pose"], row["confidence"])
         points = features.reshape(len(features), -1, 3)
         hand = points[:, wrist : wrist + 21]
         seen = np.abs(hand).sum(axis=(1, 2)) > 0
@@ -191,7 +191,9 @@ def split_training_signers(gestures: Dataset, signers: np.ndarray, test_signers:
     return held, [s for s in rest if s not in held]
 
 
-def run_fold(cache: str, recipe: Recipe, job: FoldJob, published_labels: bool, wise_alphas: tuple[float, ...] = ()) -> tuple[dict[str, dict[str, list[int]]], float]:
+def run_fold(
+    cache: str, recipe: Recipe, job: FoldJob, published_labels: bool, wise_alphas: tuple[float, ...] = ()
+) -> tuple[dict[str, dict[str, list[int]]], float]:
     """Pretrain, evaluate and fine-tune one fold in a worker process; (results, seconds)."""
     start = time.perf_counter()
     everything = load_saved(cache) if published_labels else corrected_labels(load_saved(cache))
@@ -205,8 +207,9 @@ def run_fold(cache: str, recipe: Recipe, job: FoldJob, published_labels: bool, w
     return results, time.perf_counter() - start
 
 
-def per_signer_correct(correct: np.ndarray, signers: np.ndarray) -> dict[str, list[int]]:
-    return {str(s): [int(correct[signers == s].sum()), int((signers == s).sum())] for s in np.unique(signers)}
+def per_signer_correct(correct: np.ndarray, signers: np.ndarray) -> dict[str, list[int | float]]:
+    """{signer: [correct, clips]}; `correct` per clip, bool (counts) or a mean over runs (fractional counts)."""
+    return {str(s): [correct[signers == s].sum().item(), int((signers == s).sum())] for s in np.unique(signers)}
 
 
 def pretrain_fold(everything: Dataset, train_signers: list[str], recipe: Recipe, seed: int, work: Path) -> str:
@@ -237,6 +240,7 @@ def evaluate_fold(model_dir: str, train: Dataset, validation: Dataset, test: Dat
     """{method: {signer: [correct, clips]}} of the model's protocols and of fine-tuning, on `test`."""
     from transformers import AutoModel, AutoProcessor
 
+    from signclip_hf.data.labels import class_prompts
     from signclip_hf.evaluation import run_evaluation
     from signclip_hf.training.finetune import (
         FinetuneArguments,
@@ -254,7 +258,7 @@ def evaluate_fold(model_dir: str, train: Dataset, validation: Dataset, test: Dat
     zero = protocols["zero-shot"]
     results["zero-shot"] = per_signer_correct(zero.predictions == zero.references, signers)
     correct = np.mean([run.predictions == run.references for run in protocols["few-shot"].runs["5-shot"]], axis=0)
-    results["5-shot"] = {s: [float(correct[signers == s].sum()), int((signers == s).sum())] for s in np.unique(signers)}
+    results["5-shot"] = per_signer_correct(correct, signers)  # fractional counts: the mean over 5 support draws
     probe = protocols["linear-probe"]
     results["linear probe"] = per_signer_correct(probe.predictions == probe.references, signers)
     training_args = training_arguments(
@@ -264,14 +268,11 @@ def evaluate_fold(model_dir: str, train: Dataset, validation: Dataset, test: Dat
     arguments = FinetuneArguments(early_stopping_patience=recipe.patience, augment=recipe.finetune_augment,
                                   layer_lr_decay=recipe.layer_lr_decay)  # WiSE-FT applied below, per alpha
     tuned = finetune(model, train, validation, arguments, training_args, processor=processor)
-    class_names = [tuned.model.config.id2label[i] for i in range(len(tuned.model.config.id2label))]
-    prompts = [train["text"][train["label"].index(name)] for name in class_names]
-    zero_shot = classifier_from_signclip(model, processor, class_names, prompts).state_dict()
+    zero_shot = classifier_from_signclip(model, processor, *class_prompts(train)).state_dict()  # finetune's start
     fine_tuned = {name: value.clone() for name, value in tuned.model.state_dict().items()}
     variants = {"fine-tuned": recipe.wise_ft_alpha, **{wise_method(alpha): alpha for alpha in wise_alphas}}
     for method, alpha in variants.items():
-        tuned.model.load_state_dict(fine_tuned)
-        tuned.model.load_state_dict(weight_space_ensemble(zero_shot, tuned.model, alpha))
+        tuned.model.load_state_dict(weight_space_ensemble(zero_shot, fine_tuned, alpha))
         results[method] = {}
         # one signer at a time: Trainer's evaluation sampler is length-grouped, so predictions come out of order
         for signer in np.unique(signers):
@@ -378,8 +379,9 @@ def main() -> None:
         for fold, test_signers in enumerate(folds)
         if args.only_folds is None or fold in args.only_folds
     ]
+    nearest = {job.fold: one_nn_fold(features, labels, signers, job.test_signers) for job in jobs}  # seed-free
     for job in jobs:
-        runs[job.seed]["1-NN raw features"].update(one_nn_fold(features, labels, signers, job.test_signers))
+        runs[job.seed]["1-NN raw features"].update(nearest[job.fold])
     # (seed, fold) runs are independent: `--jobs` processes of `--threads` torch threads each
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=torch.set_num_threads,

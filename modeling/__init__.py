@@ -4,6 +4,7 @@ from .configuration_signclip import SignCLIPConfig, SignCLIPPoseConfig, select_f
 from .feature_extraction_signclip import SignCLIPFeatureExtractor
 from .keypoints_signclip import (
     KEYPOINT_LAYOUTS,
+    LEFT_HANDED_RULES,
     CorruptPoseError,
     DegeneratePoseError,
     EmptyPoseError,

@@ -310,10 +310,10 @@ def left_handed_clips(
 
 
 def mirror_features(features: np.ndarray, layout_name: str = "holistic") -> np.ndarray:
-    """Mirror (T, 3K) features: negate x and swap left/right points (missing points stay 0)."""
+    """Mirror (..., T, 3K) features: negate x and swap left/right points (missing points stay 0)."""
     layout = KEYPOINT_LAYOUTS[layout_name]
-    points = features.reshape(features.shape[0], layout.num_points, 3)[:, layout.mirror_permutation()].copy()
-    points[..., 0] *= -1
+    points = features.reshape(*features.shape[:-1], layout.num_points, 3)[..., layout.mirror_permutation(), :]
+    points[..., 0] *= -1  # fancy indexing above made a copy
     return points.reshape(features.shape)
 
 

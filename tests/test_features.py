@@ -253,9 +253,12 @@ def test_left_hand_busier_rule_mirrors_a_seen_but_resting_right_hand():
         SignCLIPFeatureExtractor(left_handed_rule="left")
 
 
-def test_batched_features_equal_one_clip_at_a_time(extractor, tmp_path):
-    """The feature extractor on a list normalizes all clips in one pass: same numbers as `extract` per clip,
+@pytest.mark.parametrize("mirror_left_handed", [False, True], ids=["plain", "left-handed-mirrored"])
+def test_batched_features_equal_one_clip_at_a_time(mirror_left_handed, tmp_path):
+    """The feature extractor on a list normalizes all clips in one pass: same numbers as `extract` per clip
+    (also when left-handed clips are mirrored: house.pose is one by `left_hand_busier`, the gestures are not),
     and a clip it must refuse still raises its own error naming the file."""
+    extractor = SignCLIPFeatureExtractor(mirror_left_handed=mirror_left_handed, left_handed_rule="left_hand_busier")
     pose = load(HOUSE_POSE)
     right = pose.header.components[0].points.index("RIGHT_SHOULDER")
     pose.body.confidence[5:15, 0, right] = 0  # frames with a missing shoulder are skipped by the normalization

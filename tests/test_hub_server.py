@@ -1,6 +1,8 @@
 """The loopback Hub against the real huggingface_hub / transformers / datasets clients, over HTTP on 127.0.0.1."""
 
 import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -238,8 +240,21 @@ def test_dataset_dict_push_to_hub_then_load_dataset(hub_env):
 
 def test_hub_environment_restores_client_configuration(hub_server):
     endpoint, template = constants.ENDPOINT, constants.HUGGINGFACE_CO_URL_TEMPLATE
+    environment, datasets_endpoint = os.environ.get("HF_ENDPOINT"), datasets.config.HF_ENDPOINT
+    resolve = socket.getaddrinfo
     with hub_environment(hub_server) as session:
         assert constants.ENDPOINT == session.url == hub_server
         assert datasets.config.HF_ENDPOINT == hub_server
         assert constants.HF_HUB_DISABLE_XET
+        assert os.environ["HF_ENDPOINT"] == hub_server and socket.getaddrinfo is not resolve
     assert (constants.ENDPOINT, constants.HUGGINGFACE_CO_URL_TEMPLATE) == (endpoint, template)
+    assert (os.environ.get("HF_ENDPOINT"), datasets.config.HF_ENDPOINT) == (environment, datasets_endpoint)
+    assert socket.getaddrinfo is resolve
+
+
+def test_hub_environment_refuses_and_records_other_hosts(hub_server):
+    with hub_environment(hub_server) as session:
+        with pytest.raises(socket.gaierror, match="refusing to resolve 'example.com'"):
+            socket.getaddrinfo("example.com", 443)
+        assert socket.getaddrinfo("127.0.0.1", 80)  # the loopback Hub stays reachable
+    assert session.blocked_hosts == ["example.com"]

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 from pose_format import Pose
-from signclip_hf.modeling import EmptyPoseError, PoseLayoutError, UnknownLanguageError
-from signclip_hf.modeling.keypoints_signclip import LEFT_HANDED_RULES
+from signclip_hf.modeling import LEFT_HANDED_RULES, EmptyPoseError, PoseLayoutError, UnknownLanguageError
 from transformers import AutoModel, AutoProcessor
 
 from signclip_hf.cli import main

@@ -237,13 +237,10 @@ def _write_shard(shard: _Shard) -> tuple[str, dict]:
     """Write the shard under a temporary name, renamed when complete; returns (name, its report record)."""
     skipped: list[SkippedFile] = []
     path = os.path.join(shard.output, shard.name)
-    writer = ArrowWriter(features=shard.features, path=path + PARTIAL, writer_batch_size=shard.writer_batch_size)
-    try:
+    with ArrowWriter(features=shard.features, path=path + PARTIAL, writer_batch_size=shard.writer_batch_size) as writer:
         for example in _examples(shard.rows, shard.root, shard.keypoint_layout, skipped):
             writer.write(example)
         stored, _ = writer.finalize()
-    finally:
-        writer.close()
     os.replace(path + PARTIAL, path)
     return shard.name, {"stored": stored, "skipped": [asdict(s) for s in skipped], "size": os.path.getsize(path)}
 
@@ -260,7 +257,7 @@ def _write_split_metadata(directory: Path, files: list[str], features: Features,
         "_output_all_columns": False,
         "_split": split,
     }
-    (directory / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+    _replace_text(directory / "state.json", json.dumps(state, indent=2, sort_keys=True))
 
 
 def _replace_text(path: Path, text: str) -> None:
@@ -500,7 +497,7 @@ def _finish_build(
     for name, files in plan.arrow_files.items():
         _write_split_metadata(target / name if name is not None else target, files, plan.features, name)
     if None not in plan.arrow_files:
-        (target / "dataset_dict.json").write_text(json.dumps({"splits": list(plan.arrow_files)}), encoding="utf-8")
+        _replace_text(target / "dataset_dict.json", json.dumps({"splits": list(plan.arrow_files)}))
     skipped = plan.left_out + [SkippedFile(**s) for shard in plan.shards for s in done[shard.name]["skipped"]]
     result = load_saved(target)
     report = BuildReport(

@@ -98,10 +98,7 @@ def normalize_windows(
             features, feature_extractor.keypoint_layout, feature_extractor.left_handed_rule
         )
         if left_handed.any():
-            mirrored = mirror_features(
-                features[left_handed].reshape(-1, layout.feature_dim), feature_extractor.keypoint_layout
-            )
-            features[left_handed] = mirrored.reshape(-1, size, layout.feature_dim)
+            features[left_handed] = mirror_features(features[left_handed], feature_extractor.keypoint_layout)
     kept = select_frame_indices(size, feature_extractor.max_frames, feature_extractor.long_clip_policy)
     return (features if len(kept) == size else features[:, kept]), valid
 

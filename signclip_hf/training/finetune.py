@@ -148,17 +148,16 @@ def classifier_from_signclip(
 
 
 def weight_space_ensemble(
-    zero_shot: dict[str, torch.Tensor], fine_tuned: torch.nn.Module, alpha: float
+    zero_shot: dict[str, torch.Tensor], fine_tuned: dict[str, torch.Tensor], alpha: float
 ) -> dict[str, torch.Tensor]:
     """WiSE-FT (Wortsman et al., "Robust fine-tuning of zero-shot models", CVPR 2022): the state dict
-    `zero_shot + alpha * (fine_tuned - zero_shot)` of two models that share their architecture. Fine-tuning
+    `zero_shot + alpha * (fine_tuned - zero_shot)` of two state dicts of one architecture. Fine-tuning
     on a few signers moves the weights toward those people; interpolating back toward the zero-shot
-    classifier (which fine-tuning starts from, `classifier_from_signclip`) keeps much of the gain and more of
-    the pretrained model's robustness on new people (benchmarks/unseen_signers.py)."""
-    state = fine_tuned.state_dict()
+    classifier (which fine-tuning starts from, `classifier_from_signclip`) can keep more of the pretrained
+    model's robustness on new people."""
     return {
         name: torch.lerp(zero_shot[name].to(value.dtype), value, alpha) if value.is_floating_point() else value
-        for name, value in state.items()
+        for name, value in fine_tuned.items()
     }
 
 
@@ -283,7 +282,11 @@ def finetune(
         if skipped:
             logger.warning(f"evaluation clips of glosses absent from the training set are left out: {skipped}")
     classifier = classifier_from_signclip(model, processor, class_names, prompts)
-    zero_shot_state = {name: value.detach().clone() for name, value in classifier.state_dict().items()}
+    # the starting weights, kept only for WiSE-FT
+    zero_shot_state = (
+        {name: value.detach().clone() for name, value in classifier.state_dict().items()}
+        if args.wise_ft_alpha != 1.0 else None
+    )
     label2id = classifier.config.label2id
     if augmentation is None and args.augment:
         augmentation = default_augmentation(processor, training_args.seed)
@@ -306,8 +309,9 @@ def finetune(
     output_dir = training_args.output_dir
     last = get_last_checkpoint(output_dir) if args.resume and os.path.isdir(output_dir) else None
     trainer.train(resume_from_checkpoint=last)
-    if args.wise_ft_alpha != 1.0:
-        trainer.model.load_state_dict(weight_space_ensemble(zero_shot_state, trainer.model, args.wise_ft_alpha))
+    if zero_shot_state is not None:
+        fine_tuned = trainer.model.state_dict()
+        trainer.model.load_state_dict(weight_space_ensemble(zero_shot_state, fine_tuned, args.wise_ft_alpha))
     metrics = trainer.evaluate() if eval_dataset is not None else {}
     saved = save_for_pipeline(trainer.model, processor, output_dir)
     (saved / "finetune_results.json").write_text(
@@ -355,5 +359,6 @@ __all__ = [
     "layerwise_learning_rates",
     "training_arguments",
     "training_defaults",
+    "weight_space_ensemble",
     "without_evaluation",
 ]
