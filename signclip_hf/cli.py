@@ -1,72 +1,163 @@
-"""`signclip-hf` command line: one subcommand per toolkit module, imported only when used."""
+"""`signclip-hf` command line: one grammar for every subcommand, written once here.
+
+The contract (`tests/test_cli_contract.py` walks every subcommand's parser and checks it):
+
+- One module per subcommand in `signclip_hf/commands/` (`build_dataset.py` is `signclip-hf build-dataset`):
+  its docstring's first line is the one-line help, `add_arguments(parser)` declares the options with the
+  helpers below, `run(args) -> int` does the work. Adding a subcommand is adding that one file.
+- Command modules import only the standard library and this module at their top; the library is imported
+  inside `run`, so `signclip-hf --help` and every `signclip-hf CMD --help` answer in well under 2 s.
+- Libraries return reports and raise errors that name the input, never a flag; commands print the reports.
+- The model is the positional `MODEL` (a local directory or a Hub repo id; see `signclip_hf.loading`), the
+  dataset the positional `DATASET`; the main artifact goes to `--output`; text queries are the repeatable
+  `--query`; `--top-k` defaults to `DEFAULT_TOP_K`; one option name has one meaning in every command.
+- Every option has a help line; the formatter shows its default once (help texts never spell it out).
+- Bad input (a missing file, an invalid pose, a bad option value, a missing optional extra) ends with one
+  line `signclip-hf CMD: error: ...` and exit status 2; `SIGNCLIP_HF_TRACEBACK=1` shows the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import os
+import pkgutil
 import sys
 
-from transformers import HfArgumentParser
-
-# subcommand -> module defining `add_arguments(parser)` and `run(*parsed) -> int | None`, where `parsed` is what
-# `HfArgumentParser.parse_args_into_dataclasses` returns: an instance of each of the module's
-# `ARGUMENT_DATACLASSES` (if any), then the namespace of the arguments `add_arguments` added
-COMMANDS = {
-    "build-dataset": ("signclip_hf.data.build_cli", "Build a datasets.Dataset from a folder of .pose files"),
-    "pretrain": ("signclip_hf.training.pretrain", "Contrastive pretraining (launch with `accelerate launch`)"),
-    "evaluate": ("signclip_hf.evaluation.cli", "Retrieval / zero-shot / few-shot / linear-probe evaluation"),
-    "finetune": ("signclip_hf.training.finetune", "Fine-tune an ISLR classifier with Trainer"),
-    "demo": ("signclip_hf.demo", "The main job: build, train and evaluate on the bundled sample"),
-    "convert": ("signclip_hf.convert", "Convert a released fairseq SignCLIP checkpoint"),
-    "push": ("signclip_hf.hub", "Push a model directory (+ remote code, card) to the Hub"),
-    "index": ("signclip_hf.search.index_cli", "Build a FAISS search index over a pose dataset's embeddings"),
-    "search": ("signclip_hf.search.search_cli", "Search an index by text or by .pose clip"),
-    "app": ("signclip_hf.space.cli", "Serve the interactive SignCLIP app (Gradio) for a model"),
-    "video-to-pose": ("signclip_hf.video", "Extract MediaPipe Holistic .pose files from a folder of videos"),
-    "render": ("signclip_hf.render", "Render a .pose file as an animated skeleton GIF/MP4"),
-    "spot": ("signclip_hf.spotting.cli", "Find where text queries are signed in a long recording"),
-}
+DEFAULT_TOP_K = 10
+COMMANDS_PACKAGE = "signclip_hf.commands"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser: lists the subcommands (each one's options are read by `command_parser`)."""
-    parser = argparse.ArgumentParser(prog="signclip-hf", description=__doc__)
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    for name, (_, help_text) in COMMANDS.items():
-        subparsers.add_parser(name, help=help_text, add_help=False)
-    return parser
+def _command_names() -> dict[str, str]:
+    """subcommand name -> module name, from the modules of `signclip_hf/commands/` (found without importing them)."""
+    from . import commands
+
+    return {
+        info.name.replace("_", "-"): f"{COMMANDS_PACKAGE}.{info.name}"
+        for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda info: info.name)
+        if not info.name.startswith("_")
+    }
 
 
-def command_parser(command: str) -> tuple[HfArgumentParser, object]:
-    """The parser of one subcommand (its module is imported here, only when used), and the module."""
-    module_name, help_text = COMMANDS[command]
-    module = importlib.import_module(module_name)
-    parser = HfArgumentParser(
-        getattr(module, "ARGUMENT_DATACLASSES", ()), prog=f"signclip-hf {command}", description=help_text
+COMMANDS = _command_names()
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default once, at the end of its help line (help texts never repeat it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and default not in (None, False, [], (), "", argparse.SUPPRESS)
+            and not isinstance(action, (argparse._HelpAction, argparse._VersionAction))
+        ):
+            shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+            help_text += f" (default: {shown})"
+        return help_text
+
+
+def command_help(module) -> str:
+    """A command module's one-line help: the first line of its docstring."""
+    return (module.__doc__ or "").strip().splitlines()[0].rstrip(".") if module.__doc__ else ""
+
+
+def command_parser(command: str) -> tuple[argparse.ArgumentParser, object]:
+    """The parser of one subcommand (its module imported here, only when used), and the module."""
+    module = importlib.import_module(COMMANDS[command])
+    parser = argparse.ArgumentParser(
+        prog=f"signclip-hf {command}",
+        description=(module.__doc__ or "").strip(),
+        formatter_class=HelpFormatter,
     )
     module.add_arguments(parser)
     return parser, module
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run a subcommand; bad input (missing files, invalid poses, bad options) ends with a one-line error.
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser: the subcommands and their one-line help."""
+    parser = argparse.ArgumentParser(prog="signclip-hf", description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        subparsers.add_parser(name, help=command_help(importlib.import_module(module_name)), add_help=False)
+    return parser
 
-    Set SIGNCLIP_HF_TRACEBACK=1 to see the full traceback instead.
-    """
+
+# --- the shared arguments: every command that takes one of these declares it through these helpers -------------
+
+
+def add_model(parser: argparse.ArgumentParser, help: str = "SignCLIP model: a local directory or a Hub repo id") -> None:
+    parser.add_argument("model", metavar="MODEL", help=help)
+
+
+def add_dataset(
+    parser: argparse.ArgumentParser, help: str = "pose dataset: a `build-dataset` folder or a Hub dataset id"
+) -> None:
+    parser.add_argument("dataset", metavar="DATASET", help=help)
+
+
+def add_output(parser: argparse.ArgumentParser, help: str, required: bool = True, metavar: str = "PATH") -> None:
+    parser.add_argument("--output", required=required, metavar=metavar, help=help)
+
+
+def add_query(parser: argparse.ArgumentParser, required: bool = True, help: str = "text to look for; repeat for several") -> None:
+    parser.add_argument("--query", action="append", required=required, default=None, metavar="TEXT", help=help)
+
+
+def add_top_k(parser: argparse.ArgumentParser, help: str = "results per query") -> None:
+    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, metavar="K", help=help)
+
+
+def add_batch_size(parser: argparse.ArgumentParser, default: int = 32, help: str = "clips per forward pass") -> None:
+    parser.add_argument("--batch-size", type=int, default=default, metavar="N", help=help)
+
+
+def add_languages(parser: argparse.ArgumentParser) -> None:
+    """`--spoken-language` / `--sign-language`: the prompt tags of text queries."""
+    parser.add_argument("--spoken-language", default="en", metavar="CODE", help="ISO 639-1 tag of the text")
+    parser.add_argument("--sign-language", default="ase", metavar="CODE", help="ISO 639-3 sign language tag")
+
+
+def add_config(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    """`--config FILE.yaml` and repeatable `--set KEY=VALUE` overrides (values parsed as YAML)."""
+    parser.add_argument("--config", required=required, metavar="FILE", help="YAML config file")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one config entry (value parsed as YAML), e.g. --set optim.lr=1e-4; repeatable",
+    )  # fmt: skip
+
+
+def add_num_proc(parser: argparse.ArgumentParser, default: int = 1) -> None:
+    parser.add_argument("--num-proc", type=int, default=default, metavar="N", help="worker processes")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a subcommand; bad input ends with a one-line error (set SIGNCLIP_HF_TRACEBACK=1 for the traceback)."""
+    from .extras import MissingExtraError
+
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] not in COMMANDS:
         build_parser().parse_args(argv)  # prints the help, or the usage error, and exits
     command, options = argv[0], argv[1:]
     parser, module = command_parser(command)
+    args = parser.parse_args(options)
     try:
-        *parsed, unknown = parser.parse_args_into_dataclasses(
-            options, return_remaining_strings=True, look_for_args_file=False
-        )
-        if unknown:
-            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-        return int(module.run(*parsed) or 0)
-    except (OSError, ValueError) as error:  # InvalidPoseError, UnknownLanguageError are ValueErrors
+        from . import register_auto_classes
+
+        register_auto_classes()
+        return int(module.run(args) or 0)
+    except (OSError, ValueError, MissingExtraError) as error:  # InvalidPoseError, UnknownLanguageError: ValueError
         if os.environ.get("SIGNCLIP_HF_TRACEBACK"):
             raise
         parser.exit(2, f"signclip-hf {command}: error: {error}\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from transformers import AutoConfig, AutoModel, AutoProcessor, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from .modeling import (
     KEYPOINT_LAYOUTS,
@@ -102,37 +102,14 @@ def build_model(spec: ModelSpec) -> SignCLIPModel:
     return model
 
 
-def check_model_path(model: str | os.PathLike) -> str:
-    """`model` as a string when it is a local directory or a Hub repo id; anything else that names a path fails
-    at once with "model directory not found: PATH", instead of a Hub lookup of a non-repo-id (with retries).
-
-    A name is a local path when it is not a valid repo id (`./x`, `/x`, `a/b/c`, ...) or when its first part is
-    an existing local folder (`runs/final` with `runs/` here).
-    """
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    name = os.fspath(model)
-    if os.path.isdir(name):
-        return name
-    if os.path.exists(name):
-        raise NotADirectoryError(f"{name}: not a model directory (it is a file)")
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        raise FileNotFoundError(f"model directory not found: {name}") from None
-    if "/" in name and os.path.isdir(name.split("/")[0]):
-        raise FileNotFoundError(f"model directory not found: {name}")
-    return name
-
-
 def load_or_build(
     model_dir: str | os.PathLike | None = None, spec: ModelSpec | None = None
 ) -> tuple[SignCLIPModel, SignCLIPProcessor]:
-    """A saved SignCLIP model + processor from `model_dir`, or else a fresh one built from `spec`
+    """A saved SignCLIP model + processor from `model_dir` (`loading.load_model`), or else a fresh one built from `spec`
     (default: a 1-layer pose tower, for trying things out)."""
     if model_dir:
-        if not os.path.isdir(model_dir):
-            raise FileNotFoundError(f"model directory not found: {os.fspath(model_dir)}")
-        return AutoModel.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir)
+        from .loading import load_model
+
+        return load_model(model_dir)
     spec = spec or ModelSpec(pose_layers=1)
     return build_model(spec), build_processor(spec)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from transformers import AutoModel, AutoProcessor
 
     from ..data.build import load_saved
-    from ..model_factory import check_model_path
+    from ..loading import resolve_model as check_model_path
 
     started = time.perf_counter()
     config = IndexConfig(

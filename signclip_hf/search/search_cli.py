@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from transformers import AutoModel, AutoProcessor
 
-    from ..model_factory import check_model_path
+    from ..loading import resolve_model as check_model_path
 
     model_name = args.model
     if model_name is None:

@@ -38,7 +38,7 @@ from ..data.labels import class_prompts, known_labels_only
 from ..data.splits import load_splits
 from ..embedding import embed_texts, score_scale
 from ..metrics.functional import classification_metrics
-from ..model_factory import check_model_path
+from ..loading import resolve_model as check_model_path
 from ..modeling import SignCLIPForVideoClassification, SignCLIPModel, SignCLIPProcessor
 from ..pipeline import save_for_pipeline
 

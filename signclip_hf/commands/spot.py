@@ -1,0 +1,81 @@
+"""Find where text queries are signed in a long recording.
+
+Windows of several lengths slide over the recording; each query gets a score curve, and the peaks that survive
+non-maximum suppression are written as JSON (`--output`), and optionally ELAN, SRT, WebVTT and a PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import cli
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated frame counts, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected one or more positive frame counts, got {text!r}")
+    return sizes
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli.add_model(parser)
+    parser.add_argument("recording", metavar="RECORDING", help="a long .pose file")
+    cli.add_query(parser)
+    cli.add_languages(parser)
+    parser.add_argument("--windows", type=_sizes, default=(16, 32, 48), metavar="N,N,...", help="window lengths in frames")
+    parser.add_argument("--stride", type=cli.positive_int, default=4, metavar="N", help="frames between window starts")
+    cli.add_top_k(parser, help="detections per query (0: every peak)")
+    parser.add_argument("--threshold", type=float, default=None, metavar="SCORE", help="minimum score of a detection")
+    parser.add_argument(
+        "--nms-iou", type=float, default=0.3, metavar="IOU", help="suppress peaks overlapping a better one by this IoU"
+    )
+    cli.add_batch_size(parser, default=64, help="windows per pose-tower forward (bounds memory)")
+    parser.add_argument(
+        "--segments", default=None, metavar="FILE", help="score these spans instead of sliding windows (.srt/.vtt/.eaf)"
+    )
+    parser.add_argument("--segments-tier", default=None, metavar="TIER", help="with an .eaf: only this tier's spans")
+    cli.add_output(parser, help="results JSON")
+    parser.add_argument("--eaf", default=None, metavar="PATH", help="also write an ELAN file (one tier per query)")
+    parser.add_argument("--vtt", default=None, metavar="PATH", help="also write WebVTT subtitles")
+    parser.add_argument("--srt", default=None, metavar="PATH", help="also write SRT subtitles")
+    parser.add_argument("--plot", default=None, metavar="PATH", help="also write a PNG of the score curves")
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    from ..loading import load_model
+    from ..spotting.outputs import plot_scores, read_segments, write_eaf, write_json, write_srt, write_vtt
+    from ..spotting.spot import SpottingConfig, make_prompts, spot
+
+    config = SpottingConfig(
+        windows=args.windows,
+        stride=args.stride,
+        top_k=args.top_k or None,
+        threshold=args.threshold,
+        nms_iou=args.nms_iou,
+        batch_size=args.batch_size,
+        spoken_language=args.spoken_language,
+        sign_language=args.sign_language,
+    )
+    make_prompts(args.query, args.spoken_language, args.sign_language)  # bad queries fail before loading anything
+    segments = read_segments(args.segments, args.segments_tier) if args.segments else None
+    model, processor = load_model(args.model)
+    started = time.perf_counter()
+    result = spot(model, processor, args.recording, args.query, config, segments=segments)
+    seconds = time.perf_counter() - started
+    written = [write_json(result, args.output)]
+    for path, write in ((args.eaf, write_eaf), (args.vtt, write_vtt), (args.srt, write_srt), (args.plot, plot_scores)):
+        if path:
+            written.append(write(result, path))
+    scored = sum(len(c.starts) for c in result.curves)
+    kind = "segments" if segments else "windows"
+    print(f"{args.recording}: {result.duration:.1f} s, {scored} {kind} scored in {seconds:.1f} s")
+    for detection in result.detections:
+        print(f"  {detection.query!r:>16}  {detection.start:8.2f}-{detection.end:8.2f} s  score {detection.score:.3f}")
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0

@@ -1,0 +1,36 @@
+"""Optional features and the install hint a missing one answers with.
+
+`require("faiss", "index")` imports and returns the module, or raises `MissingExtraError` saying
+`faiss is needed for ...: pip install "signclip-hf[index]"`; the CLI prints that as its one-line error.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+# extra -> what it is for (the extras themselves are declared in pyproject.toml)
+EXTRAS = {
+    "index": "FAISS search indexes (`index`, `search`)",
+    "video": "video input and pose rendering (MediaPipe Holistic, OpenCV)",
+    "app": "the Gradio app (`app`, `push --space`)",
+    "spotting": "ELAN / SRT / WebVTT spotting outputs and segments",
+}
+
+
+class MissingExtraError(ImportError):
+    """An optional dependency is not installed; the message says which extra installs it."""
+
+
+def require(module: str, extra: str, distribution: str | None = None) -> ModuleType:
+    """Import `module`, or fail with the `pip install "signclip-hf[extra]"` that brings it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        name = distribution or module.split(".")[0]
+        raise MissingExtraError(
+            f"{name} is not installed; it is needed for {EXTRAS[extra]}: pip install \"signclip-hf[{extra}]\""
+        ) from error
+
+
+__all__ = ["EXTRAS", "MissingExtraError", "require"]
