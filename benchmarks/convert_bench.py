@@ -1,10 +1,10 @@
 """Converting a full-size fairseq SignCLIP checkpoint (random weights, released shapes).
 
-Builds a random fp16 checkpoint with the released architecture (SPEC §2: 2 x 12-layer BERT-base towers,
+Builds a random fp16 checkpoint with the released architecture (2 x 12-layer BERT-base towers as in MMPT,
 609-d pose input, no projections; 404 tensors + 2 position-id buffers), then times each conversion step:
 the safe `weights_only` load, key mapping into `SignCLIPModel` (fp32), saving the Hub-ready directory,
-and the self-check (reload + house.pose against the 7 SPEC prompts). The text vocabulary is 30,522
-(the offline MiniLM tokenizer used here) instead of bert-base-cased's 28,996.
+and the self-check (reload + house.pose against the 7 prompts of the released scores). The text vocabulary
+is 30,522 (the offline MiniLM tokenizer used here) instead of bert-base-cased's 28,996.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from common import peak_rss_mb, report, timed
 from signclip_hf.modeling import SignCLIPFeatureExtractor, SignCLIPProcessor
 from transformers import AutoTokenizer
 
-from signclip_hf.convert import convert_state_dict, load_checkpoint, verify_conversion
+from signclip_hf.convert import convert_state_dict, read_fairseq_checkpoint, verify_conversion
 from signclip_hf.model_factory import default_text_model
 from signclip_hf.pipeline import save_for_pipeline
 
@@ -40,7 +40,7 @@ def main() -> None:
         weights = {k: v for k, v in tensors.items() if not k.endswith("position_ids")}
         del tensors
         size_mb = path.stat().st_size / 2**20
-        checkpoint = timed_step(rows, "load (weights_only)", lambda: load_checkpoint(path))
+        checkpoint = timed_step(rows, "load (weights_only)", lambda: read_fairseq_checkpoint(path))
         model, report_ = timed_step(rows, "map keys -> SignCLIPModel", lambda: convert_state_dict(checkpoint, path))
         processor = SignCLIPProcessor(SignCLIPFeatureExtractor(), AutoTokenizer.from_pretrained(default_text_model()))
         timed_step(rows, "save model+processor+code", lambda: save_for_pipeline(model, processor, Path(tmp) / "out"))

@@ -63,12 +63,9 @@ def public_api_build(data: Path, metadata: Path, output: Path, num_proc: int) ->
 
     from datasets import Dataset, DatasetDict, concatenate_datasets
 
-    from signclip_hf.data.build import _plan_build
+    from signclip_hf.data.build import BuildConfig, _plan_build
 
-    plan = _plan_build(
-        os.fspath(data), metadata, output, "file", None, "label", "holistic", num_proc, "split", None, 0, "ase", "en",
-        64, 1000, False, "warn", "skip",
-    )
+    plan = _plan_build(os.fspath(data), metadata, output, BuildConfig(num_proc=num_proc))
     with multiprocessing.get_context("fork").Pool(num_proc) as pool:
         cache_files = dict(pool.map(_public_api_shard, plan.shards))
     splits = {}

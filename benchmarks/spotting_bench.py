@@ -106,7 +106,7 @@ def loop_seconds_per_window(
                 model(**processor(text=prompts, poses=[window], return_tensors="pt")).logits_per_pose.numpy()
             else:
                 inputs = processor(poses=[window], return_tensors="pt")
-                model.score(model.get_pose_features(inputs["pose_values"], inputs["pose_attention_mask"]), text).numpy()
+                model.score(model.get_pose_features(inputs["pose_values"], inputs["pose_attention_mask"]).pooler_output, text).numpy()
         except ValueError:  # a window inside a pause (no shoulders): the loop skips it too
             continue
     return (time.perf_counter() - started) / count

@@ -241,7 +241,7 @@ def evaluate_fold(model_dir: str, train: Dataset, validation: Dataset, test: Dat
     from transformers import AutoModel, AutoProcessor
 
     from signclip_hf.data.labels import class_prompts
-    from signclip_hf.evaluation import run_evaluation
+    from signclip_hf.evaluation import EvaluationConfig, run_evaluation
     from signclip_hf.training.finetune import (
         FinetuneArguments,
         classifier_from_signclip,
@@ -253,7 +253,7 @@ def evaluate_fold(model_dir: str, train: Dataset, validation: Dataset, test: Dat
     model, processor = AutoModel.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir)
     signers = np.array(test["signer"])
     protocols = run_evaluation(model, processor, DatasetDict({"train": train, "test": test}),
-                               tasks=("zero-shot", "few-shot", "linear-probe"), shots=(5,), seeds=(0, 1, 2, 3, 4))
+                               EvaluationConfig(tasks=("zero-shot", "few-shot", "linear-probe"), shots=(5,), seeds=(0, 1, 2, 3, 4)))
     results = {}
     zero = protocols["zero-shot"]
     results["zero-shot"] = per_signer_correct(zero.predictions == zero.references, signers)

@@ -14,9 +14,9 @@ Without --model an untrained SignCLIP (offline MiniLM text tower) is the startin
 import argparse
 
 import torch
-from transformers import AutoModelForVideoClassification, AutoProcessor
 
 from signclip_hf.data import build_dataset
+from signclip_hf.loading import load_model
 from signclip_hf.model_factory import load_or_build
 from signclip_hf.sample_data import GESTURES_DIR
 from signclip_hf.training.finetune import finetune, training_arguments
@@ -25,7 +25,7 @@ SIGNERS = ("signer07", "signer12")  # the two sample signers
 SHARED = {"hello", "thank you"}  # the glosses both sign
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--model", default=None, help="SignCLIP model directory (default: an untrained model)")
+parser.add_argument("--model", default=None, help="SignCLIP model directory or Hub id (default: an untrained model)")
 parser.add_argument("--output", default="islr_model")
 parser.add_argument("--epochs", type=float, default=5)
 args = parser.parse_args()
@@ -55,8 +55,8 @@ result = finetune(model, train, None, training_args=training_args, processor=pro
 tested = result.trainer.evaluate(held_out.with_format("numpy"), metric_key_prefix="test")
 print(f"held-out signer {test_signer} top-1: {tested['test_top1_accuracy']:.3f} (saved to {result.output_dir})")
 
-classifier = AutoModelForVideoClassification.from_pretrained(result.output_dir).eval()
+classifier, classifier_processor = load_model(result.output_dir, head="classifier")  # AutoModelForVideoClassification
 clip = GESTURES_DIR / held_out[0]["file"]
 with torch.no_grad():
-    logits = classifier(**AutoProcessor.from_pretrained(result.output_dir)(poses=[clip], return_tensors="pt")).logits
+    logits = classifier(**classifier_processor(poses=[clip], return_tensors="pt")).logits
 print(f"{clip.name} ({held_out[0]['label']}) -> {classifier.config.id2label[int(logits.argmax())]}")

@@ -1,4 +1,5 @@
-"""Text <-> sign retrieval on the bundled sample: the SPEC §4 metrics, then a text query over a cached gallery.
+"""Text <-> sign retrieval on the bundled sample: the paper's metrics (SignCLIP, Jiang et al. 2024: text->pose
+P@k, pose->text R@k), then a text query over a cached gallery.
 
     python examples/retrieval.py --model MODEL_DIR [--query "hello"]
 

@@ -1,7 +1,7 @@
 """The SignCLIP model family in transformers' file layout (these files also travel to the Hub as remote code)."""
 
-from .configuration_signclip import SignCLIPConfig, SignCLIPPoseConfig, select_frame_indices
-from .feature_extraction_signclip import SignCLIPFeatureExtractor
+from .configuration_signclip import SignCLIPConfig, SignCLIPPoseConfig
+from .feature_extraction_signclip import LONG_CLIP_POLICIES, SignCLIPFeatureExtractor, select_frame_indices
 from .keypoints_signclip import (
     KEYPOINT_LAYOUTS,
     LEFT_HANDED_RULES,
@@ -27,11 +27,5 @@ from .modeling_signclip import (
     signclip_loss,
 )
 from .pose_io_signclip import describe_pose_input, load_pose, read_keypoints
-from .processing_signclip import (
-    SIGN_LANGUAGES,
-    SPOKEN_LANGUAGES,
-    SignCLIPProcessor,
-    UnknownLanguageError,
-    format_prompt,
-    validate_prompt,
-)
+from .processing_signclip import SignCLIPProcessor, SignCLIPProcessorKwargs
+from .prompts_signclip import SIGN_LANGUAGES, SPOKEN_LANGUAGES, UnknownLanguageError, format_prompt, validate_prompt

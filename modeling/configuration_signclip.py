@@ -6,30 +6,30 @@ by Contrastive Learning", EMNLP 2024 (fairseq `examples/MMPT`, `mmpt/models/mmfu
 
 from __future__ import annotations
 
+import sys
 from typing import Literal
 
-import numpy as np
 from transformers import AutoConfig, BertConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-LONG_CLIP_POLICIES = ("subsample", "truncate")
 SCORE_TYPES = ("dot", "cosine")
 
 
-def select_frame_indices(num_frames: int, max_frames: int, policy: str) -> np.ndarray:
-    """Frame indices kept from a clip of `num_frames` so that at most `max_frames` remain.
+class LocalFirstPipelines(dict):
+    """`config.custom_pipelines` whose tasks give way to pipelines registered in this process.
 
-    The released model refuses clips longer than 256 frames; we never refuse. `"subsample"` keeps
-    `max_frames` frames spread uniformly over the whole clip (the sign stays complete, it just looks
-    faster), `"truncate"` keeps the first `max_frames` frames (original speed, the end is lost).
+    transformers' `pipeline(task, model=...)` insists on `trust_remote_code=True` for any task a config lists in
+    `custom_pipelines`, even when the same task is registered locally. Saved models list the SignCLIP tasks so
+    that the Hub copy of the pipeline code runs where signclip_hf is absent; where `import signclip_hf` has
+    registered them, membership (`task in ...`) answers False, so the in-library pipeline is used without
+    `trust_remote_code`. The mapping itself, and what is saved, is unchanged (task inference still sees it).
     """
-    if policy not in LONG_CLIP_POLICIES:
-        raise ValueError(f"long_clip_policy must be one of {LONG_CLIP_POLICIES}, got {policy!r}")
-    if num_frames <= max_frames:
-        return np.arange(num_frames)
-    if policy == "truncate":
-        return np.arange(max_frames)
-    return np.round(np.linspace(0, num_frames - 1, max_frames)).astype(np.int64)
+
+    def __contains__(self, task) -> bool:
+        if not super().__contains__(task):
+            return False
+        pipelines = sys.modules.get("transformers.pipelines")  # imported by whoever registered local pipelines
+        return pipelines is None or task not in pipelines.PIPELINE_REGISTRY.supported_tasks
 
 
 class SignCLIPPoseConfig(BertConfig):
@@ -40,9 +40,9 @@ class SignCLIPPoseConfig(BertConfig):
     Args:
         input_dim: features per frame (3 × keypoints; 609 for the 203-point holistic layout).
         max_frames: frames the pose tower has positions for; position of [SEP] is `max_frames + 1`
-            (257 in the released model, whatever the clip length). How clips are fitted to it is
-            preprocessing, set on the feature extractor (`max_frames`, `long_clip_policy`); configs saved with
-            a `long_clip_policy` still load (transformers keeps unknown keys as attributes, unused here).
+            (257 in the released model, whatever the clip length). The model refuses longer inputs: fitting
+            clips to it is preprocessing, the feature extractor's (`max_frames`, `long_clip_policy`); configs
+            saved with a `long_clip_policy` still load (transformers keeps unknown keys as attributes, unused here).
         cls_token_id, sep_token_id: rows of the pose tower's own word-embedding table used as [CLS]/[SEP].
         tokenizer_layer_norm_eps: LayerNorm eps inside the MLP tokenizer (1e-5, as released).
     """
@@ -108,6 +108,8 @@ class SignCLIPConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
         self.validate_architecture()
+        if getattr(self, "custom_pipelines", None):
+            self.custom_pipelines = LocalFirstPipelines(self.custom_pipelines)
 
     def validate_architecture(self):
         if self.score_type not in SCORE_TYPES:
@@ -123,4 +125,4 @@ class SignCLIPConfig(PreTrainedConfig):
         return self.projection_dim or self.text_config.hidden_size
 
 
-__all__ = ["SignCLIPConfig", "SignCLIPPoseConfig", "select_frame_indices"]
+__all__ = ["SignCLIPConfig", "SignCLIPPoseConfig"]

@@ -74,7 +74,8 @@ class KeypointLayout:
     `components` are (component name, point names) in feature order; `shoulders` the two
     (component, point) pairs whose midpoint/distance normalize the clip (None: no normalization);
     `hidden` points are zeroed. Mirroring swaps the components and points whose names differ only
-    by LEFT/RIGHT (`mirror_permutation`).
+    by LEFT/RIGHT (`mirror_permutation`); it, and telling left-handed clips apart (`left_handed_clips`), needs
+    both hands (`has_both_hands`).
     """
 
     components: tuple[tuple[str, tuple[str, ...]], ...]
@@ -88,6 +89,25 @@ class KeypointLayout:
     @property
     def feature_dim(self) -> int:
         return 3 * self.num_points
+
+    @property
+    def has_both_hands(self) -> bool:
+        """True when the layout has both hand components: only then can it mirror or tell the dominant hand."""
+        names = {name for name, _ in self.components}
+        return {"LEFT_HAND_LANDMARKS", "RIGHT_HAND_LANDMARKS"} <= names
+
+    def require_both_hands(self, what: str, layout_name: str = "this") -> None:
+        """Raise a ValueError naming `what` (e.g. "mirror_left_handed=True") unless the layout has both hands."""
+        if not self.has_both_hands:
+            components = ", ".join(name for name, _ in self.components)
+            raise ValueError(
+                f"{what} needs a keypoint layout with both hands; the {layout_name!r} layout has only {components}"
+            )
+
+    def hand_features(self, features: np.ndarray, side: str) -> np.ndarray:
+        """The (..., T, 3 × 21) slice of (..., T, 3K) features holding the `side` ("LEFT"/"RIGHT") hand."""
+        start = self.flat_index(f"{side}_HAND_LANDMARKS", "WRIST") * 3
+        return features[..., start : start + 3 * len(HAND_POINTS)]
 
     def flat_index(self, component: str, point: str) -> int:
         offset = 0
@@ -298,20 +318,17 @@ def left_handed_clips(
     if rule not in LEFT_HANDED_RULES:
         raise ValueError(f"left_handed_rule must be one of {LEFT_HANDED_RULES}, got {rule!r}")
     layout = KEYPOINT_LAYOUTS[layout_name]
-
-    def variance(component: str) -> np.ndarray:
-        start = layout.flat_index(component, "WRIST") * 3
-        return features[..., start : start + 3 * len(HAND_POINTS)].var(axis=-2)
-
-    right = variance("RIGHT_HAND_LANDMARKS")
+    layout.require_both_hands(f"left_handed_rule={rule!r}", layout_name)
+    right = layout.hand_features(features, "RIGHT").var(axis=-2)
     if rule == "right_hand_still":
         return right.max(axis=-1) == 0
-    return variance("LEFT_HAND_LANDMARKS").sum(axis=-1) > right.sum(axis=-1)
+    return layout.hand_features(features, "LEFT").var(axis=-2).sum(axis=-1) > right.sum(axis=-1)
 
 
 def mirror_features(features: np.ndarray, layout_name: str = "holistic") -> np.ndarray:
     """Mirror (..., T, 3K) features: negate x and swap left/right points (missing points stay 0)."""
     layout = KEYPOINT_LAYOUTS[layout_name]
+    layout.require_both_hands("mirroring", layout_name)
     points = features.reshape(*features.shape[:-1], layout.num_points, 3)[..., layout.mirror_permutation(), :]
     points[..., 0] *= -1  # fancy indexing above made a copy
     return points.reshape(features.shape)

@@ -5,6 +5,8 @@ taken from the pose tower's own BERT word embeddings, and run through a BERT enc
 position `max_frames + 1` whatever the clip length; embeddings are masked means over frames + [SEP].
 Unlike the original we pad to the longest clip in the batch, not to 256: with the fixed [SEP] position
 and masked padding the results are identical, one clip at a time or batched.
+Clips longer than `max_frames` are refused: fitting them is preprocessing, the feature extractor's
+`long_clip_policy`.
 """
 
 from __future__ import annotations
@@ -17,14 +19,10 @@ from torch import nn
 from transformers import AutoModel, BertModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
-from transformers.modeling_outputs import ImageClassifierOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 from transformers.utils import ModelOutput
 
-from .configuration_signclip import SignCLIPConfig, SignCLIPPoseConfig, select_frame_indices
-
-# Clips longer than the pose tower's positions reach the model only when the feature extractor (which owns the
-# long-clip policy) was bypassed; they are then subsampled uniformly, the feature extractor's default policy.
-OVERLONG_CLIP_POLICY = "subsample"
+from .configuration_signclip import SignCLIPConfig, SignCLIPPoseConfig
 
 
 def signclip_loss(logits_per_pose: torch.Tensor) -> torch.Tensor:
@@ -95,13 +93,19 @@ class SignCLIPPoseTransformer(nn.Module):
         self.frame_tokenizer = SignCLIPFrameTokenizer(config)
         self.bert = BertModel(config, add_pooling_layer=False)
 
-    def forward(self, pose_values: torch.Tensor, pose_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, pose_values: torch.Tensor, pose_attention_mask: torch.Tensor | None = None
+    ) -> BaseModelOutputWithPooling:
+        """`last_hidden_state` (B, frames + 2, H) of [CLS] frames [SEP]; `pooler_output` (B, H) their masked mean."""
         batch_size, num_frames, _ = pose_values.shape
+        if num_frames > self.config.max_frames:
+            raise ValueError(
+                f"pose_values has {num_frames} frames but this model has positions for max_frames="
+                f"{self.config.max_frames}: fit long clips with the feature extractor (its `max_frames` and "
+                "`long_clip_policy`, e.g. `processor(poses=...)`) instead of passing them to the model directly"
+            )
         if pose_attention_mask is None:
             pose_attention_mask = torch.ones(batch_size, num_frames, dtype=torch.long, device=pose_values.device)
-        if num_frames > self.config.max_frames:
-            pose_values, pose_attention_mask = self._fit_long_clips(pose_values, pose_attention_mask)
-            num_frames = pose_values.shape[1]
         tokens = self.frame_tokenizer(pose_values.to(self.frame_tokenizer.linear1.weight.dtype))
         word_embeddings = self.bert.embeddings.word_embeddings.weight
         cls = word_embeddings[self.config.cls_token_id].expand(batch_size, 1, -1)
@@ -119,18 +123,9 @@ class SignCLIPPoseTransformer(nn.Module):
             position_ids=position_ids,
             token_type_ids=torch.zeros_like(attention_mask),
         ).last_hidden_state
-        return masked_mean(hidden_states, without_cls(attention_mask))
-
-    def _fit_long_clips(self, pose_values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fit clips longer than `max_frames` per clip (rare path: the feature extractor already does this)."""
-        max_frames, policy = self.config.max_frames, OVERLONG_CLIP_POLICY
-        fitted = pose_values.new_zeros(pose_values.shape[0], max_frames, pose_values.shape[2])
-        fitted_mask = mask.new_zeros(mask.shape[0], max_frames)
-        for row, length in enumerate(mask.sum(dim=1).tolist()):
-            index = torch.as_tensor(select_frame_indices(int(length), max_frames, policy), device=pose_values.device)
-            fitted[row, : len(index)] = pose_values[row, index]
-            fitted_mask[row, : len(index)] = 1
-        return fitted, fitted_mask
+        return BaseModelOutputWithPooling(
+            last_hidden_state=hidden_states, pooler_output=masked_mean(hidden_states, without_cls(attention_mask))
+        )
 
 
 class SignCLIPPreTrainedModel(PreTrainedModel):
@@ -161,11 +156,13 @@ class SignCLIPPreTrainedModel(PreTrainedModel):
 
     def get_pose_features(
         self, pose_values: torch.Tensor, pose_attention_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """(B, frames, features) -> (B, embed_dim) pose embeddings (L2-normalized for `score_type="cosine"`)."""
-        return finish_embeds(
-            self.pose_model(pose_values, pose_attention_mask), self.pose_projection, self.config.score_type
-        )
+    ) -> BaseModelOutputWithPooling:
+        """(B, frames, features) -> the pose tower's output, as transformers 5's `CLIPModel.get_image_features`:
+        `pooler_output` is the (B, embed_dim) pose embedding (projected, L2-normalized for `score_type="cosine"`),
+        `last_hidden_state` the tower's hidden states."""
+        outputs = self.pose_model(pose_values, pose_attention_mask)
+        outputs.pooler_output = finish_embeds(outputs.pooler_output, self.pose_projection, self.config.score_type)
+        return outputs
 
 
 class SignCLIPModel(SignCLIPPreTrainedModel):
@@ -187,15 +184,20 @@ class SignCLIPModel(SignCLIPPreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Token ids -> (B, embed_dim) text embeddings: masked mean over tokens + [SEP], [CLS] excluded."""
+    ) -> BaseModelOutputWithPooling:
+        """Token ids -> the text tower's output, as transformers 5's `CLIPModel.get_text_features`: `pooler_output`
+        is the (B, embed_dim) text embedding (masked mean over tokens + [SEP], [CLS] excluded; projected,
+        L2-normalized for `score_type="cosine"`), `last_hidden_state` the tower's hidden states."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         hidden_states = self.text_model(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
         ).last_hidden_state
         pooled = masked_mean(hidden_states, without_cls(attention_mask))
-        return finish_embeds(pooled, self.text_projection, self.config.score_type)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=hidden_states,
+            pooler_output=finish_embeds(pooled, self.text_projection, self.config.score_type),
+        )
 
     def score(self, pose_embeds: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
         """(P, E) x (T, E) -> (P, T) scores: raw dot products, times exp(logit_scale) for cosine."""
@@ -213,8 +215,8 @@ class SignCLIPModel(SignCLIPPreTrainedModel):
     ) -> SignCLIPOutput:
         if input_ids is None or pose_values is None:
             raise ValueError("SignCLIPModel.forward needs both `pose_values` and `input_ids`")
-        pose_embeds = self.get_pose_features(pose_values, pose_attention_mask)
-        text_embeds = self.get_text_features(input_ids, attention_mask, token_type_ids)
+        pose_embeds = self.get_pose_features(pose_values, pose_attention_mask).pooler_output
+        text_embeds = self.get_text_features(input_ids, attention_mask, token_type_ids).pooler_output
         logits_per_pose = self.score(pose_embeds, text_embeds)
         loss = signclip_loss(logits_per_pose) if return_loss else None
         return SignCLIPOutput(
@@ -258,7 +260,7 @@ class SignCLIPForVideoClassification(SignCLIPPreTrainedModel):
         labels: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> ImageClassifierOutput:
-        logits = self.classifier(self.get_pose_features(pose_values, pose_attention_mask))
+        logits = self.classifier(self.get_pose_features(pose_values, pose_attention_mask).pooler_output)
         loss = None
         if labels is not None:
             reduction = "sum" if num_items_in_batch is not None else "mean"

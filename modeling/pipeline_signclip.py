@@ -15,7 +15,9 @@ Outputs are checked to be finite: a NaN/inf score is an error, never an answer.
 `save_pretrained` also writes the processor (transformers' `Pipeline.save_pretrained` does not)
 and records the pipeline in `config.custom_pipelines`, so that
 `pipeline(model=directory_or_repo, trust_remote_code=True)` rebuilds it without this package installed;
-`register_pipelines` registers the same tasks locally (each class declares its task, Auto class and type once).
+`register_pipelines` registers the same tasks locally (each class declares its task, Auto class and type once),
+and where they are registered they take precedence over the saved `custom_pipelines`
+(`configuration_signclip.LocalFirstPipelines`): `pipeline(task, model=directory)` then needs no trust_remote_code.
 Only torch/transformers/numpy and sibling files are imported: this file must run without signclip_hf.
 """
 
@@ -30,7 +32,7 @@ from transformers import Pipeline
 from transformers.dynamic_module_utils import custom_object_save
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .processing_signclip import format_prompt
+from .prompts_signclip import format_prompt
 
 
 class _PosePipeline(Pipeline):
@@ -51,6 +53,7 @@ class _PosePipeline(Pipeline):
             raise ValueError(
                 f"{type(self).__name__} needs a SignCLIP processor or feature extractor: save one next to the model"
             )
+        self.feature_extractor.check_model_config(self.model.config)
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
         if isinstance(inputs, list) and not inputs:  # transformers' `Pipeline.__call__` would index inputs[0]
@@ -121,7 +124,7 @@ class ZeroShotSignClassificationPipeline(_PosePipeline):
 
     def _forward(self, model_inputs, candidate_labels=None, spoken_language: str = "en", sign_language: str = "ase"):
         text_embeds = self._encode_prompts(candidate_labels, spoken_language, sign_language)
-        pose_embeds = self.model.get_pose_features(**model_inputs)
+        pose_embeds = self.model.get_pose_features(**model_inputs).pooler_output
         return {"logits": self.model.score(pose_embeds, text_embeds)}  # (poses, labels)
 
     def _encode_prompts(self, candidate_labels, spoken_language: str, sign_language: str) -> torch.Tensor:
@@ -132,7 +135,7 @@ class ZeroShotSignClassificationPipeline(_PosePipeline):
             text_inputs = self._ensure_tensor_on_device(
                 dict(self.processor(text=prompts, return_tensors="pt")), self.device
             )
-            self._prompt_embeds = (prompts, self.model.get_text_features(**text_inputs))
+            self._prompt_embeds = (prompts, self.model.get_text_features(**text_inputs).pooler_output)
         return self._prompt_embeds[1]
 
     def postprocess(self, model_outputs, candidate_labels=None, top_k: int | None = None):
@@ -149,6 +152,10 @@ class SignClassificationPipeline(_PosePipeline):
 
     task_name = "sign-classification"
     auto_class = "AutoModelForVideoClassification"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        check_trained_head(self.model.config)
 
     def _sanitize_parameters(self, top_k=None):
         return {}, {}, ({"top_k": check_top_k(top_k)} if top_k is not None else {})
@@ -178,7 +185,7 @@ class PoseFeatureExtractionPipeline(_PosePipeline):
         return self._pose_inputs(pose)
 
     def _forward(self, model_inputs):
-        return {"pose_embeds": self.model.get_pose_features(**model_inputs)}  # (poses, embedding)
+        return {"pose_embeds": self.model.get_pose_features(**model_inputs).pooler_output}  # (poses, embedding)
 
     def postprocess(self, model_outputs, return_tensors: bool = False):
         embeds = check_finite(model_outputs["pose_embeds"][0], "pose embedding")
@@ -193,6 +200,19 @@ def check_finite(values: torch.Tensor, what: str) -> torch.Tensor:
             "are out of range; refusing to answer"
         )
     return values
+
+
+def check_trained_head(config) -> None:
+    """Refuse a model whose saved weights have no classifier (a contrastive SignCLIPModel folder): its head would
+    be randomly initialized and its labels LABEL_0, LABEL_1, ... meaningless."""
+    architectures = getattr(config, "architectures", None) or []
+    if architectures and "SignCLIPForVideoClassification" not in architectures:
+        where = getattr(config, "_name_or_path", "") or "this model"
+        raise ValueError(
+            f"{where} has no trained classification head (it is a contrastive {architectures[0]}): use the "
+            "zero-shot-sign-classification pipeline with candidate_labels, or fine-tune it "
+            "(SignCLIPForVideoClassification)"
+        )
 
 
 def check_top_k(top_k: Any, name: str = "top_k") -> int:
@@ -238,4 +258,5 @@ __all__ = [
     "check_candidate_labels",
     "check_finite",
     "check_top_k",
+    "check_trained_head",
 ]

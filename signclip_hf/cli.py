@@ -9,8 +9,12 @@ The contract (`tests/test_cli_contract.py` walks every subcommand's parser and c
   inside `run`, so `signclip-hf --help` and every `signclip-hf CMD --help` answer in well under 2 s.
 - Libraries return reports and raise errors that name the input, never a flag; commands print the reports.
 - The model is the positional `MODEL` (a local directory or a Hub repo id; see `signclip_hf.loading`), the
-  dataset the positional `DATASET`; the main artifact goes to `--output`; text queries are the repeatable
-  `--query`; `--top-k` defaults to `DEFAULT_TOP_K`; one option name has one meaning in every command.
+  dataset the positional `DATASET`; the main artifact goes to `--output` (a folder in, a folder out: the
+  input positional, the output `--output`); text queries are the repeatable `--query`; several values of one
+  option repeat it (`--task a --task b`), a list of numbers is comma-separated (`--windows 16,32,48`);
+  `--top-k` defaults to `DEFAULT_TOP_K`; one option name has one meaning in every command.
+- `main` checks `MODEL` and `DATASET` (`loading.resolve_model` / `resolve_dataset`) before the command runs:
+  a wrong local path fails in a fraction of a second, before torch is imported.
 - Every option has a help line; the formatter shows its default once (help texts never spell it out).
 - Bad input (a missing file, an invalid pose, a bad option value, a missing optional extra) ends with one
   line `signclip-hf CMD: error: ...` and exit status 2; `SIGNCLIP_HF_TRACEBACK=1` shows the traceback.
@@ -42,6 +46,11 @@ def _command_names() -> dict[str, str]:
 COMMANDS = _command_names()
 
 
+def _shows_default(default) -> bool:
+    """Whether help shows this default: not for "nothing" (None, a flag's False, empty); 0 is shown."""
+    return not (default is None or default is False or default is argparse.SUPPRESS or default in ("", [], ()))
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Shows each option's default once, at the end of its help line (help texts never repeat it)."""
 
@@ -50,7 +59,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         default = action.default
         if (
             action.option_strings
-            and default not in (None, False, [], (), "", argparse.SUPPRESS)
+            and _shows_default(default)
             and not isinstance(action, (argparse._HelpAction, argparse._VersionAction))
         ):
             shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
@@ -87,8 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
 # --- the shared arguments: every command that takes one of these declares it through these helpers -------------
 
 
-def add_model(parser: argparse.ArgumentParser, help: str = "SignCLIP model: a local directory or a Hub repo id") -> None:
-    parser.add_argument("model", metavar="MODEL", help=help)
+def add_model(
+    parser: argparse.ArgumentParser,
+    help: str = "SignCLIP model: a local directory or a Hub repo id",
+    optional: bool = False,
+) -> None:
+    """The positional `MODEL` (`optional`: it may be left out, e.g. when an index records its model)."""
+    parser.add_argument("model", metavar="MODEL", help=help, **({"nargs": "?", "default": None} if optional else {}))
 
 
 def add_dataset(
@@ -119,17 +133,41 @@ def add_languages(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sign-language", default="ase", metavar="CODE", help="ISO 639-3 sign language tag")
 
 
-def add_config(parser: argparse.ArgumentParser, required: bool = False) -> None:
+def add_config(parser: argparse.ArgumentParser, required: bool = False, example: str = "optim.lr=1e-4") -> None:
     """`--config FILE.yaml` and repeatable `--set KEY=VALUE` overrides (values parsed as YAML)."""
     parser.add_argument("--config", required=required, metavar="FILE", help="YAML config file")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override one config entry (value parsed as YAML), e.g. --set optim.lr=1e-4; repeatable",
+        help=f"override one config entry (value parsed as YAML), e.g. --set {example}; repeatable",
     )  # fmt: skip
 
 
 def add_num_proc(parser: argparse.ArgumentParser, default: int = 1) -> None:
     parser.add_argument("--num-proc", type=int, default=default, metavar="N", help="worker processes")
+
+
+def add_repeatable(parser: argparse.ArgumentParser, flag: str, metavar: str, help: str, **kwargs) -> None:
+    """An option given once per value (`--task a --task b`), like `--query`: the one style for several values."""
+    parser.add_argument(flag, action="append", default=None, metavar=metavar, help=help, **kwargs)
+
+
+def ints(text: str) -> tuple[int, ...]:
+    """Comma-separated whole numbers (`0,1,2`): the one style for a list of numbers."""
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected one or more whole numbers, got {text!r}")
+    return values
+
+
+def positive_ints(text: str) -> tuple[int, ...]:
+    """Comma-separated whole numbers >= 1 (`16,32,48`)."""
+    values = ints(text)
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected numbers >= 1, got {text!r}")
+    return values
 
 
 def positive_int(text: str) -> int:
@@ -154,7 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(options)
     try:
         from . import register_auto_classes
+        from .loading import resolve_dataset, resolve_model
 
+        # MODEL and DATASET mean the same in every command: a wrong local path fails here, before torch loads
+        if isinstance(getattr(args, "model", None), str):
+            resolve_model(args.model)
+        if isinstance(getattr(args, "dataset", None), str):
+            resolve_dataset(args.dataset)
         register_auto_classes()
         return int(module.run(args) or 0)
     except (OSError, ValueError, MissingExtraError) as error:  # InvalidPoseError, UnknownLanguageError: ValueError

@@ -1,4 +1,4 @@
-"""`signclip-hf demo`: the main job, end to end on real clips in minutes on a CPU.
+"""The main job, end to end on real clips in minutes on a CPU (`signclip-hf demo`).
 
 Builds a dataset from a `.pose` folder (default: the bundled sample) with whole signers held out, pretrains
 a small SignCLIP (offline MiniLM text tower, 4-layer pose tower), evaluates retrieval and zero-shot /
@@ -8,18 +8,15 @@ few-shot / linear-probe ISLR on the held-out signers, optionally fine-tunes an I
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from transformers import AutoModel, AutoProcessor
-
-from .data.build import load_saved
 from .data.labels import known_labels_only
 from .data.splits import signer_independent_split
-from .evaluation.run import TASKS, format_table, run_evaluation
+from .evaluation.run import TASKS, EvaluationConfig, format_table, run_evaluation
+from .loading import load_dataset, load_model
 from .training.config import DataConfig, ModelConfig, OptimConfig, PretrainConfig
 from .training.finetune import FinetuneArguments, finetune, training_arguments
 from .training.pretrain import pretrain
@@ -91,15 +88,23 @@ def finetune_islr(config: DemoConfig, model_dir: Path, train, test) -> dict:
     return {"model": str(result.output_dir), "validation": result.metrics, "test": tested, "skipped_labels": unseen}
 
 
-def run_demo(config: DemoConfig) -> dict:
+@dataclass
+class DemoResult:
+    """What `run_demo` wrote (`summary` is `results.json`) and its human-readable report."""
+
+    summary: dict
+    report: str
+
+
+def run_demo(config: DemoConfig) -> DemoResult:
     started = time.perf_counter()
     output = Path(config.output)
     pretraining = pretrain_config(config)
     final = pretrain(pretraining)
-    model = AutoModel.from_pretrained(final).eval()
-    processor = AutoProcessor.from_pretrained(final)
-    dataset = load_saved(output / "pretrain" / "dataset")
-    results = run_evaluation(model, processor, dataset, tasks=TASKS, shots=config.shots, plots_dir=output / "plots")
+    model, processor = load_model(final)
+    dataset = load_dataset(output / "pretrain" / "dataset")
+    evaluation = EvaluationConfig(tasks=TASKS, shots=config.shots, plots_dir=output / "plots")
+    results = run_evaluation(model, processor, dataset, evaluation)
     summary = {
         "config": asdict(config),
         "model": str(final),
@@ -114,8 +119,7 @@ def run_demo(config: DemoConfig) -> dict:
     summary["gifs"] = render_examples(results["zero-shot"], dataset["test"], data_root, output / "plots")
     summary["seconds"] = time.perf_counter() - started
     (output / "results.json").write_text(json.dumps(summary, indent=2))
-    print(report(summary, format_table(results), output))
-    return summary
+    return DemoResult(summary, report(summary, format_table(results), output))
 
 
 def render_examples(result, test, data_root: str, directory: Path) -> dict[str, str]:
@@ -152,23 +156,3 @@ def report(summary: dict, table: str, output: Path) -> str:
         f"recognized / misrecognized clips:  {', '.join(summary.get('gifs', {}).values())}",
     ]
     return "\n".join(lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = DemoConfig()
-    parser.add_argument("--output", default=defaults.output, help="output directory")
-    parser.add_argument("--data", default=defaults.data, help=".pose folder with metadata.csv (default: bundled sample)")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--pose-layers", type=int, default=defaults.pose_layers)
-    parser.add_argument("--test-signers", type=float, default=defaults.test_signers)
-    parser.add_argument("--shots", type=int, nargs="+", default=list(defaults.shots))
-    parser.add_argument("--finetune-epochs", type=int, default=defaults.finetune_epochs)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-
-
-def run(args: argparse.Namespace) -> int:
-    fields = {name: getattr(args, name) for name in DemoConfig.__dataclass_fields__}
-    run_demo(DemoConfig(**dict(fields, shots=tuple(fields["shots"]))))
-    return 0

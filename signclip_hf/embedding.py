@@ -66,7 +66,7 @@ def embed_dataset(
         inputs = collator(rows)
         features = model.get_pose_features(
             inputs["pose_values"].to(device), inputs["pose_attention_mask"].to(device)
-        )
+        ).pooler_output
         return {column: features.float().cpu().numpy()}
 
     settings = processor.feature_extractor.to_json_string()
@@ -99,8 +99,10 @@ def embeddings_of(dataset: Dataset, column: str = EMBEDDING_COLUMN) -> np.ndarra
 def embed_in_batches(model, items: Sequence, batch_size: int, features: Callable[[list], torch.Tensor]) -> np.ndarray:
     """(len(items), E) float32 embeddings, `features(batch of items)` giving a batch's (B, E) tensor."""
     model.eval()
-    chunks = [features(list(items[start : start + batch_size])).float().cpu().numpy()
-              for start in range(0, len(items), batch_size)]
+    chunks = [
+        features(list(items[start : start + batch_size])).float().cpu().numpy()
+        for start in range(0, len(items), batch_size)
+    ]
     return np.concatenate(chunks) if chunks else np.zeros((0, model.config.embed_dim), dtype=np.float32)
 
 
@@ -110,7 +112,7 @@ def embed_texts(model, processor: SignCLIPProcessor, prompts: Sequence[str], bat
 
     def features(batch: list[str]) -> torch.Tensor:
         inputs = processor(text=batch, return_tensors="pt")
-        return model.get_text_features(**{key: value.to(device) for key, value in inputs.items()})
+        return model.get_text_features(**{key: value.to(device) for key, value in inputs.items()}).pooler_output
 
     return embed_in_batches(model, prompts, batch_size, features)
 
@@ -121,7 +123,9 @@ def embed_poses(model, processor: SignCLIPProcessor, poses: Sequence, batch_size
 
     def features(batch: list) -> torch.Tensor:
         inputs = processor(poses=batch, return_tensors="pt")
-        return model.get_pose_features(inputs["pose_values"].to(device), inputs["pose_attention_mask"].to(device))
+        return model.get_pose_features(
+            inputs["pose_values"].to(device), inputs["pose_attention_mask"].to(device)
+        ).pooler_output
 
     return embed_in_batches(model, poses, batch_size, features)
 

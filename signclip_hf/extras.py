@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 # extra -> what it is for (the extras themselves are declared in pyproject.toml)
@@ -22,15 +23,29 @@ class MissingExtraError(ImportError):
     """An optional dependency is not installed; the message says which extra installs it."""
 
 
+def _missing(module: str, extra: str, distribution: str | None) -> MissingExtraError:
+    name = distribution or module.split(".")[0]
+    return MissingExtraError(
+        f"{name} is not installed; it is needed for {EXTRAS[extra]}: pip install \"signclip-hf[{extra}]\""
+    )
+
+
 def require(module: str, extra: str, distribution: str | None = None) -> ModuleType:
     """Import `module`, or fail with the `pip install "signclip-hf[extra]"` that brings it."""
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        name = distribution or module.split(".")[0]
-        raise MissingExtraError(
-            f"{name} is not installed; it is needed for {EXTRAS[extra]}: pip install \"signclip-hf[{extra}]\""
-        ) from error
+        raise _missing(module, extra, distribution) from error
 
 
-__all__ = ["EXTRAS", "MissingExtraError", "require"]
+def check(module: str, extra: str, distribution: str | None = None) -> None:
+    """As `require`, without importing `module` (for work that imports it in worker processes)."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise _missing(module, extra, distribution)
+
+
+__all__ = ["EXTRAS", "MissingExtraError", "check", "require"]

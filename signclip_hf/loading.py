@@ -1,12 +1,14 @@
-"""The one way the package loads a model (and its processor): a local folder or a Hub repo id.
+"""The one way the package loads a model (and its processor) and a dataset: a local folder or a Hub repo id.
 
-Every command, the app and the library entry points that take a model name call `load_model`:
+Every command, the app and the library entry points that take a model name call `load_model`, and those
+that take a dataset name call `load_dataset`:
 
 - a local folder is read as it is;
 - a name that is a valid Hub repo id (`org/signclip`) and not a path into an existing local folder is
   loaded from the Hub (or its cache; `HF_HUB_OFFLINE=1` stays offline);
 - anything else that names a path (`./final`, `/abs/final`, `a/b/c`, `runs/final` with `runs/` here) fails
-  at once with "model directory not found: PATH" instead of spending ~23 s on Hub retries of a non-repo-id.
+  at once with "model directory not found: PATH" (or "dataset directory not found: PATH") instead of
+  spending ~23 s on Hub retries of a non-repo-id.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Literal
 Head = Literal["contrastive", "classifier", "saved"]
 
 
-def resolve_model(name: str | os.PathLike) -> str:
+def _resolve(name: str | os.PathLike, kind: str) -> str:
     """`name` as a string when it is a local directory or a plausible Hub repo id; else a clear error, at once."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
@@ -25,14 +27,65 @@ def resolve_model(name: str | os.PathLike) -> str:
     if os.path.isdir(name):
         return name
     if os.path.exists(name):
-        raise NotADirectoryError(f"{name}: not a model directory (it is a file)")
+        raise NotADirectoryError(f"{name}: not a {kind} directory (it is a file)")
     try:
         validate_repo_id(name)
     except HFValidationError:
-        raise FileNotFoundError(f"model directory not found: {name}") from None
+        raise FileNotFoundError(f"{kind} directory not found: {name}") from None
     if "/" in name and os.path.isdir(name.split("/")[0]):
-        raise FileNotFoundError(f"model directory not found: {name}")
+        raise FileNotFoundError(f"{kind} directory not found: {name}")
     return name
+
+
+def resolve_model(name: str | os.PathLike) -> str:
+    """`name` as a string when it is a local directory or a plausible Hub repo id; else a clear error, at once."""
+    return _resolve(name, "model")
+
+
+def resolve_dataset(name: str | os.PathLike) -> str:
+    """As `resolve_model`, for a dataset: a local folder or a Hub dataset id; "dataset directory not found" else."""
+    return _resolve(name, "dataset")
+
+
+def is_saved_dataset(path: str | os.PathLike) -> bool:
+    """Whether `path` is a folder written by `save_to_disk` / `build_dataset(output=...)`."""
+    return os.path.isfile(os.path.join(path, "dataset_dict.json")) or os.path.isfile(os.path.join(path, "state.json"))
+
+
+def load_dataset(
+    name_or_path: str | os.PathLike,
+    split: str | None = None,
+    streaming: bool = False,
+    revision: str | None = None,
+    token: str | bool | None = None,
+):
+    """A pose dataset: a `build-dataset` (`save_to_disk`) folder, another local data folder, or a Hub dataset id.
+
+    Args:
+        split: one split (a saved dataset without splits serves as its `train` split); None: all of them
+            (a `DatasetDict`, or a `Dataset` for an unsplit saved dataset).
+        streaming: rows read lazily (an `IterableDataset` / `IterableDatasetDict`).
+    A missing local path fails at once with "dataset directory not found: PATH".
+    """
+    import datasets
+
+    path = resolve_dataset(name_or_path)
+    if not (os.path.isdir(path) and is_saved_dataset(path)):
+        return datasets.load_dataset(path, split=split, streaming=streaming, revision=revision, token=token)
+    dataset = datasets.load_from_disk(path)
+    if split is not None:
+        if not isinstance(dataset, datasets.DatasetDict):
+            if split != "train":
+                raise ValueError(f"{path} holds a single dataset (no splits); asked for split {split!r}")
+        elif split not in dataset:
+            raise ValueError(f"{path} has splits {list(dataset)}; asked for {split!r}")
+        else:
+            dataset = dataset[split]
+    if streaming:
+        if isinstance(dataset, datasets.DatasetDict):
+            return datasets.IterableDatasetDict({k: v.to_iterable_dataset() for k, v in dataset.items()})
+        return dataset.to_iterable_dataset()
+    return dataset
 
 
 def load_model(
@@ -65,7 +118,9 @@ def load_model(
     if auto is None:
         raise ValueError(f"head must be 'contrastive', 'classifier' or 'saved', got {head!r}")
     model = auto.from_pretrained(path, **options, **({"dtype": dtype} if dtype is not None else {}))
-    return model.eval(), AutoProcessor.from_pretrained(path, **options)
+    processor = AutoProcessor.from_pretrained(path, **options)
+    processor.feature_extractor.check_model_config(model.config)  # same features per frame, max_frames within reach
+    return model.eval(), processor
 
 
-__all__ = ["load_model", "resolve_model"]
+__all__ = ["is_saved_dataset", "load_dataset", "load_model", "resolve_dataset", "resolve_model"]

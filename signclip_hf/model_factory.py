@@ -34,8 +34,10 @@ class ModelSpec:
     """What to build: the text checkpoint, the pose tower's size, the input layout and the score.
 
     `mirror_left_handed` / `left_handed_rule`: the feature extractor's handedness switch (mirror left-handed
-    clips in training and at test time); on by default for models built here, as it helps on unseen signers
-    (benchmarks/unseen_signers.py). A converted checkpoint keeps the released preprocessing.
+    clips in training and at test time); None (default) = on where the layout has both hands, as it helps on
+    unseen signers (benchmarks/unseen_signers.py), off for one-hand layouts such as "right_hand" (FingerCLIP),
+    which cannot mirror. A converted checkpoint keeps the released preprocessing.
+    `max_frames`: the one value given to both the feature extractor and the pose tower's positions.
     """
 
     text_model: str | None = None
@@ -46,8 +48,15 @@ class ModelSpec:
     score_type: str = "dot"
     projection_dim: int | None = None
     init_pose_from_text: bool = True
-    mirror_left_handed: bool = True
+    mirror_left_handed: bool | None = None
     left_handed_rule: str = "left_hand_busier"
+
+    @property
+    def mirrors(self) -> bool:
+        """`mirror_left_handed`, None resolved: on where the layout has both hands."""
+        if self.mirror_left_handed is None:
+            return KEYPOINT_LAYOUTS[self.keypoint_layout].has_both_hands
+        return self.mirror_left_handed
 
 
 def build_processor(spec: ModelSpec) -> SignCLIPProcessor:
@@ -56,7 +65,7 @@ def build_processor(spec: ModelSpec) -> SignCLIPProcessor:
         keypoint_layout=spec.keypoint_layout,
         max_frames=spec.max_frames,
         long_clip_policy=spec.long_clip_policy,
-        mirror_left_handed=spec.mirror_left_handed,
+        mirror_left_handed=spec.mirrors,
         left_handed_rule=spec.left_handed_rule,
     )
     return SignCLIPProcessor(feature_extractor, tokenizer)
@@ -90,7 +99,9 @@ def build_model(spec: ModelSpec) -> SignCLIPModel:
     )
     model = SignCLIPModel(config)
     # SignCLIP towers have no pooler (embeddings are mean-pooled): drop the checkpoint's pooler weights
-    text_state = {k: v for k, v in AutoModel.from_pretrained(text_path).state_dict().items() if not k.startswith("pooler.")}
+    text_state = {
+        k: v for k, v in AutoModel.from_pretrained(text_path).state_dict().items() if not k.startswith("pooler.")
+    }
     model.text_model.load_state_dict(text_state)
     if spec.init_pose_from_text:
         state = {

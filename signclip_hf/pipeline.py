@@ -1,7 +1,8 @@
 """Register the SignCLIP pipelines with transformers and save model directories ready for them.
 
 Importing this module makes `pipeline("zero-shot-sign-classification" | "sign-classification" |
-"pose-feature-extraction", model=...)` work locally. The implementations live in
+"pose-feature-extraction", model=...)` work locally, without `trust_remote_code`, also on saved models
+that name these tasks in `config.custom_pipelines` for the Hub. The implementations live in
 `modeling/pipeline_signclip.py` because that file travels to the Hub with the model (custom pipeline code).
 """
 

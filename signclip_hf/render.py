@@ -3,14 +3,12 @@
 Standalone on purpose (only numpy and pose-format at the top, OpenCV and Pillow lazily, nothing from
 signclip_hf): an app can copy this file next to its own code. `render_pose(pose, "out.gif")` takes a
 `pose_format.Pose`, a `.pose` path or `.pose` bytes; `video=` draws the skeleton over the source video.
-CLI: `signclip-hf render IN.pose OUT.gif [--video IN.mp4] [--max-frames N] [--fps F]`.
+The command line is `signclip-hf render` (commands/render.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import struct
 from pathlib import Path
 from typing import Iterable, Union
 
@@ -111,28 +109,3 @@ def _write_video(output_path: Path, frames: Iterable[np.ndarray], fps: float) ->
     finally:
         if writer is not None:
             writer.release()
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("pose", help="a .pose file")
-    parser.add_argument("output", help="OUT.gif or OUT.mp4")
-    parser.add_argument("--video", default=None, help="draw over this video (the pose's source)")
-    parser.add_argument("--fps", type=float, default=None, help="playback rate (default: the pose's)")
-    parser.add_argument("--max-frames", type=int, default=None, help="render only the first N frames")
-
-
-def run(args: argparse.Namespace) -> int:
-    if not os.path.isfile(args.pose):
-        raise FileNotFoundError(f"{args.pose}: no such file")
-    try:
-        pose = load_pose(args.pose)
-    except (struct.error, IndexError, UnicodeDecodeError) as error:
-        raise ValueError(f"{args.pose}: not a readable .pose file ({type(error).__name__}: {error})") from None
-    print(render_pose(pose, args.output, fps=args.fps, video=args.video, max_frames=args.max_frames))
-    return 0
-
-
-if __name__ == "__main__":  # standalone use: python render.py IN.pose OUT.gif
-    _parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(_parser)
-    raise SystemExit(run(_parser.parse_args()))

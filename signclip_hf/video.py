@@ -1,4 +1,4 @@
-"""`signclip-hf video-to-pose IN_DIR OUT_DIR`: a folder of videos -> MediaPipe Holistic `.pose` files, at scale.
+"""A folder of videos -> MediaPipe Holistic `.pose` files, at scale.
 
 Each video is extracted exactly as pose-format's `video_to_pose --format mediapipe` does it (see
 `modeling/video_signclip.py`) in parallel worker processes, with a progress bar. Finished files are kept
@@ -11,7 +11,6 @@ model's input array (frames, 203, 3) / (frames, 609) as a skeleton GIF.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import sys
@@ -24,6 +23,7 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from .extras import check
 from .modeling import KEYPOINT_LAYOUTS
 from .modeling.video_signclip import VIDEO_EXTENSIONS, InvalidVideoError, VideoConfig, cached_pose_path, write_pose
 
@@ -105,6 +105,7 @@ def convert_folder(
     Failures are also written to `output_dir/video_errors.tsv` (file, reason).
     """
     start = time.perf_counter()
+    require_video_stack()
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     report = VideoReport()
     jobs = []
@@ -127,9 +128,17 @@ def convert_folder(
     return report
 
 
+def require_video_stack() -> None:
+    """MediaPipe and OpenCV are installed, or the `pip install "signclip-hf[video]"` error (before any worker
+    starts; the workers import them)."""
+    check("mediapipe", "video")
+    check("cv2", "video", "opencv-python-headless")
+
+
 def extract_to_cache(videos: Sequence[str | os.PathLike], num_proc: int = 1, config: VideoConfig | None = None):
     """Fill the pose cache for `videos` in parallel (build-dataset then reads each from the cache)."""
     config = config or VideoConfig()
+    require_video_stack()
     if config.cache_dir is None:
         raise ValueError("extracting a folder of videos needs the pose cache: set SIGNCLIP_HF_POSE_CACHE to a folder")
     return _run([(os.fspath(v), None) for v in videos], config, num_proc, "Extracting poses (MediaPipe Holistic)")
@@ -169,16 +178,3 @@ def render_features(features: np.ndarray, output_path: str | os.PathLike, keypoi
     from .render import render_pose
 
     return render_pose(features_to_pose(features, keypoint_layout), output_path, **kwargs)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input_dir", help="folder of videos (searched recursively)")
-    parser.add_argument("output_dir", help="folder for the .pose files (same relative paths)")
-    parser.add_argument("--num-proc", type=int, default=1, help="worker processes (MediaPipe uses ~1 core each)")
-    parser.add_argument("--max-seconds", type=float, default=None, help="report videos longer than this as failed")
-
-
-def run(args: argparse.Namespace) -> int:
-    report = convert_folder(args.input_dir, args.output_dir, num_proc=args.num_proc, max_seconds=args.max_seconds)
-    print(report.summary())
-    return 1 if report.failed else 0

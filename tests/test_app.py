@@ -167,12 +167,12 @@ def reference_search(model_dir, gallery_dir, text: str, k: int) -> list[tuple[st
     model, processor = AutoModel.from_pretrained(model_dir).eval(), AutoProcessor.from_pretrained(model_dir)
     rows = load_saved(gallery_dir).with_format("numpy")
     with torch.no_grad():
-        text_embeds = model.get_text_features(**processor(text=[format_prompt(text)], return_tensors="pt"))
+        text_embeds = model.get_text_features(**processor(text=[format_prompt(text)], return_tensors="pt")).pooler_output
         scores = []
         for row in rows:
             features = processor.feature_extractor.features_from_keypoints(row["pose"], row["confidence"])
             inputs = processor.feature_extractor.pad([features], return_tensors="pt")
-            scores.append(model.score(model.get_pose_features(**inputs), text_embeds).item())
+            scores.append(model.score(model.get_pose_features(**inputs).pooler_output, text_embeds).item())
     order = np.argsort(-np.asarray(scores), kind="stable")[:k]
     return [(str(rows[int(i)]["label"]), scores[int(i)]) for i in order]
 

@@ -1,4 +1,4 @@
-"""`signclip-hf convert`: fairseq checkpoints -> transformers, checked against SPEC §2 computed by hand."""
+"""`signclip-hf convert`: fairseq checkpoints -> transformers, checked against the MMPT towers computed by hand."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from signclip_hf.modeling import SignCLIPFeatureExtractor, SignCLIPModel, SignCL
 
 from signclip_hf.cli import main as cli_main
 from signclip_hf.convert import (
-    SPEC_PROMPTS,
-    CheckpointError,
-    UnsafeCheckpointError,
+    RELEASED_SCORES,
+    FairseqCheckpointError,
+    UnsafeFairseqCheckpointError,
     convert_checkpoint,
-    load_checkpoint,
+    read_fairseq_checkpoint,
 )
 from signclip_hf.model_factory import default_text_model
 from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE
@@ -42,7 +42,7 @@ def converted(tmp_path_factory):
     return tensors, report, root / "model"
 
 
-def test_converted_embeddings_and_scores_match_spec_reference(converted):
+def test_converted_embeddings_and_scores_match_the_mmpt_reference(converted):
     tensors, report, model_dir = converted
     model = SignCLIPModel.from_pretrained(model_dir).eval()
     processor = SignCLIPProcessor.from_pretrained(model_dir)
@@ -53,7 +53,7 @@ def test_converted_embeddings_and_scores_match_spec_reference(converted):
     features = [torch.from_numpy(SignCLIPFeatureExtractor().extract(p)) for p in (HOUSE_POSE, SHORT_CLIP)]
     assert features[0].shape == (73, 609) and features[1].shape[0] < 73
     expected_pose = torch.stack([reference_pose_embedding(tensors, f) for f in features])
-    prompts = list(SPEC_PROMPTS)
+    prompts = list(RELEASED_SCORES)
     ids = processor.tokenizer(prompts)["input_ids"]
     expected_text = torch.stack([reference_text_embedding(tensors, i) for i in ids])
 
@@ -100,8 +100,8 @@ def test_every_key_is_accounted_for(converted):
 def test_fingerclip_right_hand_variant_without_projection(tmp_path, capsys):
     tensors = make_fairseq_checkpoint(tmp_path / "finger.pt", input_dim=63, pose_layers=1, seed=2)
     code = cli_main(
-        ["convert", str(tmp_path / "finger.pt"), str(tmp_path / "model"), "--tokenizer", default_text_model(),
-         "--head-size", str(HEAD_SIZE)]
+        ["convert", str(tmp_path / "finger.pt"), "--output", str(tmp_path / "model"),
+         "--tokenizer", default_text_model(), "--head-size", str(HEAD_SIZE)]
     )  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
@@ -112,11 +112,11 @@ def test_fingerclip_right_hand_variant_without_projection(tmp_path, capsys):
     features = torch.from_numpy(processor.feature_extractor.extract(HOUSE_POSE))
     assert features.shape == (73, 63)
     with torch.no_grad():
-        got = model.get_pose_features(features[None])[0]
+        got = model.get_pose_features(features[None]).pooler_output[0]
     torch.testing.assert_close(got, reference_pose_embedding(tensors, features), atol=1e-4, rtol=0)
-    # the self-check printed one score per SPEC prompt, equal to the reloaded model's
+    # the self-check printed one score per prompt of the released scores, equal to the reloaded model's
     scored = [line for line in printed.splitlines() if line.strip().startswith("'")]
-    assert len(scored) == len(SPEC_PROMPTS)
+    assert len(scored) == len(RELEASED_SCORES)
     ids = processor.tokenizer("<en> <ase> house")["input_ids"]
     expected = reference_pose_embedding(tensors, features) @ reference_text_embedding(tensors, ids)
     assert f"{expected.item():9.4f}".strip() in scored[0]
@@ -155,7 +155,7 @@ def test_malicious_pickle_is_refused_and_not_executed(tmp_path, payload):
         "extra_state": {"hook": _RunsShell(marker) if payload == "os.system" else _CallsEval()},
     }
     torch.save(checkpoint, tmp_path / "evil.pt")
-    with pytest.raises(UnsafeCheckpointError, match="outside the allow-list") as error:
+    with pytest.raises(UnsafeFairseqCheckpointError, match="outside the allow-list") as error:
         convert_checkpoint(tmp_path / "evil.pt", tmp_path / "out", default_text_model(), verify=False)
     assert str(tmp_path / "evil.pt") in str(error.value)
     assert ("posix.system" if payload == "os.system" else "builtins.eval") in str(error.value)
@@ -164,7 +164,7 @@ def test_malicious_pickle_is_refused_and_not_executed(tmp_path, payload):
 
 def test_allowed_objects_load(tmp_path):
     make_fairseq_checkpoint(tmp_path / "c.pt", pose_layers=1, seed=4)
-    checkpoint = load_checkpoint(tmp_path / "c.pt")
+    checkpoint = read_fairseq_checkpoint(tmp_path / "c.pt")
     assert isinstance(checkpoint["cfg"], argparse.Namespace) and checkpoint["cfg"].max_epoch == 25
     assert set(checkpoint) == {"cfg", "model", "optimizer_history", "last_optimizer_state", "extra_state"}
 
@@ -175,31 +175,31 @@ def test_missing_weight_fails_and_leftovers_are_listed(tmp_path, capsys):
     )
     assert "video_encoder.extra_head.weight" in tensors
     code = cli_main(
-        ["convert", str(tmp_path / "extra.pt"), str(tmp_path / "m"), "--tokenizer", default_text_model(),
+        ["convert", str(tmp_path / "extra.pt"), "--output", str(tmp_path / "m"), "--tokenizer", default_text_model(),
          "--head-size", str(HEAD_SIZE), "--no-verify"]
     )  # fmt: skip
     assert code == 1
     assert "1 unrecognized tensors not converted: mmmodel.video_encoder.extra_head.weight" in capsys.readouterr().out
 
-    checkpoint = load_checkpoint(tmp_path / "extra.pt")
+    checkpoint = read_fairseq_checkpoint(tmp_path / "extra.pt")
     del checkpoint["model"]["mmmodel.text_encoder.encoder.layer.0.attention.self.key.bias"]
     torch.save(checkpoint, tmp_path / "missing.pt")
-    with pytest.raises(CheckpointError, match=r"missing.pt: 1 model weights have no source tensor: "
+    with pytest.raises(FairseqCheckpointError, match=r"missing.pt: 1 model weights have no source tensor: "
                        r"text_model.encoder.layer.0.attention.self.key.bias"):  # fmt: skip
         convert_checkpoint(tmp_path / "missing.pt", tmp_path / "m2", default_text_model(), head_size=HEAD_SIZE)
 
 
 def test_unreadable_or_foreign_files_fail_clearly(tmp_path):
     (tmp_path / "garbage.pt").write_bytes(b"definitely not a checkpoint")
-    with pytest.raises(CheckpointError, match="garbage.pt: not a readable torch checkpoint"):
-        load_checkpoint(tmp_path / "garbage.pt")
-    with pytest.raises(CheckpointError, match="nothere.pt: no such file"):
-        load_checkpoint(tmp_path / "nothere.pt")
+    with pytest.raises(FairseqCheckpointError, match="garbage.pt: not a readable torch checkpoint"):
+        read_fairseq_checkpoint(tmp_path / "garbage.pt")
+    with pytest.raises(FairseqCheckpointError, match="nothere.pt: no such file"):
+        read_fairseq_checkpoint(tmp_path / "nothere.pt")
     make_fairseq_checkpoint(tmp_path / "odd.pt", input_dim=100, pose_layers=1, seed=6)
-    with pytest.raises(CheckpointError, match="pose input has 100 features; known layouts: holistic \\(609\\)"):
+    with pytest.raises(FairseqCheckpointError, match="pose input has 100 features; known layouts: holistic \\(609\\)"):
         convert_checkpoint(tmp_path / "odd.pt", tmp_path / "m", default_text_model(), head_size=HEAD_SIZE)
     make_fairseq_checkpoint(tmp_path / "odd.pt", pose_layers=1, seed=6)
-    with pytest.raises(CheckpointError, match="odd.pt: inferred architecture is invalid: max_frames=600 needs"):
+    with pytest.raises(FairseqCheckpointError, match="odd.pt: inferred architecture is invalid: max_frames=600 needs"):
         convert_checkpoint(
             tmp_path / "odd.pt", tmp_path / "m", default_text_model(), head_size=HEAD_SIZE, max_frames=600
         )
@@ -217,8 +217,8 @@ def test_unreadable_or_foreign_files_fail_clearly(tmp_path):
 def test_head_count_is_read_from_the_checkpoint_cfg(tmp_path, capsys, cfg, source):
     """hidden 64 with 4 heads (head size 16): without the cfg's count the default head size 64 gives 1 head."""
     tensors = make_fairseq_checkpoint(tmp_path / "c.pt", hidden=64, intermediate=128, pose_layers=1, seed=8, cfg=cfg)
-    assert cli_main(["convert", str(tmp_path / "c.pt"), str(tmp_path / "m"), "--tokenizer", default_text_model(),
-                     "--no-verify"]) == 0  # fmt: skip
+    assert cli_main(["convert", str(tmp_path / "c.pt"), "--output", str(tmp_path / "m"),
+                     "--tokenizer", default_text_model(), "--no-verify"]) == 0  # fmt: skip
     assert f"attention heads: 4 per layer in both towers (from {source})" in capsys.readouterr().out
     model = SignCLIPModel.from_pretrained(tmp_path / "m").eval()
     processor = SignCLIPProcessor.from_pretrained(tmp_path / "m")
@@ -240,19 +240,28 @@ def test_head_size_flag_default_and_conflict(tmp_path):
     report = convert_checkpoint(tmp_path / "plain.pt", tmp_path / "a", default_text_model(), verify=False)
     assert (report.attention_heads.count, report.attention_heads.source) == (1, "default head size 64")
     report = convert_checkpoint(tmp_path / "plain.pt", tmp_path / "b", default_text_model(), head_size=16, verify=False)
-    assert (report.attention_heads.count, report.attention_heads.source) == (4, "--head-size 16")
+    assert (report.attention_heads.count, report.attention_heads.source) == (4, "head size 16")
 
     cfg = {"model": argparse.Namespace(num_attention_heads=4)}
     make_fairseq_checkpoint(tmp_path / "stated.pt", hidden=64, intermediate=128, pose_layers=1, seed=9, cfg=cfg)
     report = convert_checkpoint(tmp_path / "stated.pt", tmp_path / "c", default_text_model(), head_size=16,
                                 verify=False)  # fmt: skip
     assert report.attention_heads.count == 4  # agreeing flag: accepted
-    with pytest.raises(CheckpointError, match=r"stated.pt: --head-size 32 means 2 heads but "
+    with pytest.raises(FairseqCheckpointError, match=r"stated.pt: head size 32 means 2 heads but "
                        r"cfg.model.num_attention_heads = 4"):  # fmt: skip
         convert_checkpoint(tmp_path / "stated.pt", tmp_path / "d", default_text_model(), head_size=32, verify=False)
     assert not (tmp_path / "d").exists()
     make_fairseq_checkpoint(tmp_path / "odd.pt", hidden=64, intermediate=128, pose_layers=1, seed=9,
                             cfg={"model": {"num_attention_heads": 5}})  # fmt: skip
-    with pytest.raises(CheckpointError, match=r"odd.pt: video_encoder.bert. hidden size 64 is not divisible into 5 "
+    with pytest.raises(FairseqCheckpointError,
+                       match=r"odd.pt: video_encoder.bert. hidden size 64 is not divisible into 5 "
                        r"attention heads \(cfg.model.num_attention_heads\)"):  # fmt: skip
         convert_checkpoint(tmp_path / "odd.pt", tmp_path / "e", default_text_model(), verify=False)
+
+
+def test_command_dtypes_are_the_library_s():
+    """The command module spells the dtype choices out (it imports no library code at its top): the same ones."""
+    from signclip_hf.commands import convert as command
+    from signclip_hf.convert import DTYPES
+
+    assert command.DTYPES == tuple(sorted(DTYPES))

@@ -36,8 +36,9 @@ def present(x: np.ndarray) -> np.ndarray:
     return (points(x) != 0).any(axis=-1)
 
 
-def augment(x: np.ndarray, seed: int = 0, **config) -> np.ndarray:
-    return PoseAugmentation(AugmentationConfig(**{**OFF, **config}, seed=seed))(x)
+def augment(x: np.ndarray, seed: int = 0, max_frames: int = 256, **config) -> np.ndarray:
+    extractor = SignCLIPFeatureExtractor(max_frames=max_frames)
+    return PoseAugmentation(AugmentationConfig(**{**OFF, **config}, seed=seed), extractor)(x)
 
 
 def test_mirror_turns_the_left_hand_into_the_right_hand():
@@ -134,3 +135,15 @@ def test_dataloader_workers_draw_different_augmentations():
     loader = DataLoader([clip] * 4, batch_size=1, num_workers=2, collate_fn=lambda rows: augmentation(rows[0]))
     first_of_each_worker = list(loader)[:2]  # batches alternate between the workers
     assert not np.array_equal(*first_of_each_worker)
+
+
+def test_layout_comes_from_the_feature_extractor():
+    """A one-hand layout is augmented as 21 points (not reshaped to the holistic 203); it cannot mirror."""
+    clip = np.random.default_rng(0).normal(size=(12, 63)).astype(np.float32)
+    right_hand = SignCLIPFeatureExtractor(keypoint_layout="right_hand")
+    out = PoseAugmentation(AugmentationConfig(**{**OFF, "noise_std": 0.01}, seed=0), right_hand)(clip)
+    assert out.shape == (12, 63) and 0 < np.abs(out - clip).max() < 0.1
+    with pytest.raises(ValueError, match="mirror_probability=0.2 needs a keypoint layout with both hands"):
+        PoseAugmentation(AugmentationConfig(), right_hand)
+    with pytest.raises(ValueError, match=r"expected \(frames, 609\) features of the 'holistic' layout, got \(12, 63\)"):
+        PoseAugmentation(AugmentationConfig(**OFF))(clip)

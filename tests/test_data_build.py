@@ -164,6 +164,30 @@ def test_missing_column_is_a_clear_error(corpus):
         build_dataset(root, label_column="gloss")
 
 
+def test_build_config_is_the_keyword_arguments(corpus, tmp_path):
+    """`build_dataset(root, config=BuildConfig(...))` is the keyword form; bad settings fail before any reading."""
+    from signclip_hf.data import BuildConfig
+
+    root, good = corpus
+    config = BuildConfig(signer_split=0.5, seed=1, shard_rows=3)
+    by_config, report = build_dataset(root, output=tmp_path / "a", config=config)
+    by_keywords, _ = build_dataset(root, output=tmp_path / "b", signer_split=0.5, seed=1, shard_rows=3)
+    assert {k: v["file"] for k, v in by_config.items()} == {k: v["file"] for k, v in by_keywords.items()}
+    assert sum(report.split_sizes.values()) == len(good)
+    overridden, _ = build_dataset(root, config=config, signer_split=None)  # keywords override the config's fields
+    assert len(overridden) == len(good) and config.signer_split == 0.5
+    for bad, message in (
+        ({"on_duplicate": "ignore"}, r"on_duplicate must be one of \('warn', 'skip', 'error'\), got 'ignore'"),
+        ({"keypoint_layout": "hands"}, r"keypoint_layout must be one of \[.*'holistic'.*\], got 'hands'"),
+        ({"signer_split": 1.5}, r"signer_split is a fraction of the clips, between 0 and 1; got 1.5"),
+        ({"shard_rows": 0}, r"shard_rows and writer_batch_size must be >= 1"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            BuildConfig(**bad)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'metadata_column'"):
+        build_dataset(root, metadata_column="file")
+
+
 def test_output_folder_rules_and_signer_split(corpus, tmp_path):
     root, good = corpus
     (tmp_path / "foreign").mkdir()

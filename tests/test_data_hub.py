@@ -102,3 +102,69 @@ def test_load_from_a_build_folder(built):
     assert list(loaded) == ["train", "test"] and loaded["train"][0]["pose"].dtype == np.float32
     with pytest.raises(ValueError, match="splits \\['train', 'test'\\]; asked for 'validation'"):
         load_pose_dataset(output, split="validation")
+
+
+def test_one_dataset_loader_for_folders_and_hub_ids(built, tmp_path, monkeypatch):
+    """`loading.load_dataset`: a build folder as saved, a missing path at once (no Hub lookup), splits by name."""
+    import time
+
+    from signclip_hf.data import load_saved
+    from signclip_hf.loading import load_dataset
+
+    splits, _, output = built
+    loaded = load_dataset(output)
+    assert list(loaded) == ["train", "test"] and loaded["test"]["file"] == splits["test"]["file"]
+    assert load_dataset(output, split="train")["file"] == splits["train"]["file"] == load_saved(output)["train"]["file"]
+    assert [row["file"] for row in load_dataset(output, split="test", streaming=True)] == splits["test"]["file"]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "notes.txt").write_text("not a dataset")
+    started = time.perf_counter()
+    for missing in ("./gestures", "runs/gestures", str(tmp_path / "no" / "such" / "folder"), "a/b/c"):
+        with pytest.raises(FileNotFoundError, match=f"^dataset directory not found: {missing}$"):
+            load_dataset(missing)
+    with pytest.raises(NotADirectoryError, match="notes.txt: not a dataset directory"):
+        load_dataset("notes.txt")
+    assert time.perf_counter() - started < 1
+    unsplit = tmp_path / "unsplit"
+    splits["test"].save_to_disk(unsplit)
+    assert load_dataset(unsplit, split="train")["file"] == splits["test"]["file"]  # an unsplit set is its train split
+    with pytest.raises(ValueError, match="holds a single dataset \\(no splits\\); asked for split 'test'"):
+        load_dataset(unsplit, split="test")
+
+
+def test_commands_take_hub_ids_for_the_model_and_the_dataset(built, hub_env, tmp_path, capsys):
+    """evaluate / index / search / spot with a Hub model id and a Hub dataset id (one loader for each)."""
+    import json
+
+    from huggingface_hub import HfApi
+
+    from signclip_hf.cli import main as cli_main
+    from signclip_hf.pipeline import save_for_pipeline
+    from signclip_hf.spotting.synthetic import make_recording
+
+    from fixtures.tiny import tiny_model
+
+    splits, report, _ = built
+    dataset_repo, model_repo = hub_env.new_repo_id("hub-gestures"), hub_env.new_repo_id("hub-model")
+    push_pose_dataset(splits, dataset_repo, DatasetCardConfig(license="mit"), report)
+    folder = save_for_pipeline(tiny_model(seed=4), tiny_processor(), tmp_path / "model")
+    HfApi().create_repo(model_repo)
+    HfApi().upload_folder(repo_id=model_repo, folder_path=str(folder))
+
+    results = tmp_path / "results.json"
+    assert cli_main(["evaluate", model_repo, dataset_repo, "--task", "zero-shot", "--output", str(results)]) == 0
+    zero_shot = json.loads(results.read_text())["results"]["zero-shot"]
+    assert sorted(zero_shot["class_names"]) == sorted(set(splits["test"]["label"]))
+    assert 0.0 <= zero_shot["metrics"]["top1_accuracy"] <= 1.0
+    index = tmp_path / "index"
+    assert cli_main(["index", model_repo, dataset_repo, "--output", str(index), "--split", "test"]) == 0
+    assert cli_main(["search", str(index), "--query", "hello", "--top-k", "2", "--output", str(tmp_path / "h.json")]) == 0
+    hits = json.loads((tmp_path / "h.json").read_text())
+    assert hits["model"] == model_repo and len(hits["results"][0]["matches"]) == 2
+    recording = tmp_path / "rec.pose"
+    make_recording(GESTURES_DIR, "signer12", recording, signs=3, seed=0)
+    spots = tmp_path / "spots.json"
+    assert cli_main(["spot", model_repo, str(recording), "--query", "hello", "--windows", "16", "--output", str(spots)]) == 0
+    assert json.loads(spots.read_text())["queries"] == ["hello"]
+    capsys.readouterr()

@@ -88,3 +88,15 @@ def test_demo_prompts_and_confusion_matrices_say_what_they_leave_out(tmp_path):
     assert shown.true_classes == shown.predicted_classes == zero.class_names and not shown.caption
     png = plot_confusion_matrix(zero.references, zero.predictions, zero.class_names, tmp_path / "zero.png")
     assert Image.open(png).text["Description"] == "confusion matrix"
+
+
+def test_demo_command_defaults_are_the_demo_config_s():
+    """The command module spells the defaults out (it imports no library code at its top): `DemoConfig`'s."""
+    from dataclasses import asdict
+
+    from signclip_hf.cli import command_parser
+    from signclip_hf.commands import demo as command
+
+    assert command.DEFAULTS == asdict(DemoConfig())
+    parsed = vars(command_parser("demo")[0].parse_args(["--shots", "1,3,5"]))
+    assert {name: parsed[name] for name in command.DEFAULTS} == {**asdict(DemoConfig()), "shots": (1, 3, 5)}

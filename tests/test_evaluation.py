@@ -2,22 +2,26 @@
 zero-shot / few-shot / linear probe / retrieval, plots, the evaluate CLI, and Trainer fine-tuning."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 import torch
+from datasets import DatasetDict
 from transformers import AutoModelForVideoClassification, TrainerCallback, pipeline
 
 from signclip_hf.cli import main
 from signclip_hf.data.build import build_dataset
 from signclip_hf.data.labels import class_prompts
 from signclip_hf.evaluation import (
+    EvaluationConfig,
     embed_dataset,
     embed_texts,
     embeddings_of,
     few_shot,
     linear_probe,
     retrieval,
+    run_evaluation,
     search,
     zero_shot,
 )
@@ -72,7 +76,7 @@ def by_signer(dataset, signer, labels=None):
 def test_embedding_cache_matches_the_model_and_is_reused(model, processor, dataset, embedded):
     files = [str(GESTURES_DIR / f) for f in dataset["file"][:3]]
     with torch.no_grad():
-        direct = model.get_pose_features(**processor(poses=files, return_tensors="pt")).numpy()
+        direct = model.get_pose_features(**processor(poses=files, return_tensors="pt")).pooler_output.numpy()
     np.testing.assert_allclose(embeddings_of(embedded)[:3], direct, rtol=1e-4, atol=1e-5)
     again = embed_dataset(model, processor, dataset, batch_size=16)
     assert again.cache_files == embedded.cache_files  # same Arrow cache file, next to the saved dataset
@@ -183,8 +187,8 @@ def saved(model, processor, tmp_path_factory):
 
 def test_evaluate_cli_writes_table_and_json(saved, tmp_path, capsys):
     model_dir, data_dir = saved
-    assert main(["evaluate", str(model_dir), str(data_dir), "--task", "retrieval", "zero-shot",
-                 "few-shot", "--shots", "1", "5", "--output", str(tmp_path / "results.json")]) == 0
+    assert main(["evaluate", str(model_dir), str(data_dir), "--task", "retrieval", "--task", "zero-shot",
+                 "--task", "few-shot", "--shots", "1,5", "--output", str(tmp_path / "results.json")]) == 0
     table = capsys.readouterr().out
     assert "v2t_R@10" in table and "5-shot" in table
     results = json.loads((tmp_path / "results.json").read_text())["results"]
@@ -371,7 +375,6 @@ def test_load_splits_names_the_splits_there_are(embedded):
 
 def test_run_evaluation_embeds_once_then_scores(model, processor, embedded, monkeypatch):
     from signclip_hf.evaluation import run as run_module
-    from signclip_hf.evaluation import run_evaluation
 
     calls = {"texts": [], "poses": 0}
     embed_texts_once, embed_dataset_once = run_module.embed_texts, run_module.embed_dataset
@@ -386,10 +389,52 @@ def test_run_evaluation_embeds_once_then_scores(model, processor, embedded, monk
 
     monkeypatch.setattr(run_module, "embed_texts", count_texts)
     monkeypatch.setattr(run_module, "embed_dataset", count_poses)
-    results = run_evaluation(model, processor, embedded, tasks=("retrieval", "zero-shot", "few-shot", "linear-probe"),
-                             shots=(1,), seeds=(0,))
-    assert calls["poses"] == 2  # the evaluated and the training split (here the same unsplit dataset)
-    assert len(calls["texts"]) == 1 and len(calls["texts"][0]) == len(set(calls["texts"][0])) == 4
-    np.testing.assert_allclose(results["zero-shot"].scores, zero_shot(model, processor, embedded).scores,
+    parts = DatasetDict({"train": by_signer(embedded, "signer07"), "test": by_signer(embedded, "signer12")})
+    config = EvaluationConfig(tasks=("retrieval", "zero-shot", "few-shot", "linear-probe"), shots=(1,), seeds=(0,))
+    results = run_evaluation(model, processor, parts, config)
+    assert calls["poses"] == 2  # the evaluated and the training split
+    glosses = len(set(parts["test"]["label"]))  # 3: signer12 never signs one of the 4
+    assert len(calls["texts"]) == 1 and len(calls["texts"][0]) == len(set(calls["texts"][0])) == glosses == 3
+    np.testing.assert_allclose(results["zero-shot"].scores, zero_shot(model, processor, parts["test"]).scores,
                                rtol=1e-6, atol=1e-6)  # the class prompts embedded in one batch with the others
-    assert results["retrieval"].metrics == retrieval(model, processor, embedded).metrics
+    assert results["retrieval"].metrics == retrieval(model, processor, parts["test"]).metrics
+    few = few_shot(model, processor, parts["train"], parts["test"], shots=(1,), seeds=(0,))
+    assert results["few-shot"].metrics == few.metrics
+    assert run_evaluation(model, processor, parts, tasks=config.tasks, shots=(1,), seeds=(0,)).keys() == results.keys()
+
+
+def test_unsplit_dataset_is_split_by_signer_never_support_equal_query(model, processor, embedded):
+    """Few-shot support and query must not be the same clips: a dataset without splits is split by signer."""
+    from signclip_hf.data.splits import signer_independent_split
+
+    config = EvaluationConfig(tasks=("zero-shot", "few-shot", "linear-probe"), shots=(1,), seeds=(0,))
+    with pytest.warns(UserWarning, match=r"no splits: .* signer-independent split .*trained on \d+ clips of \['signer"):
+        results = run_evaluation(model, processor, embedded, config)
+    expected = signer_independent_split(embedded, test_size=config.signer_split, seed=config.seed)
+    assert set(expected["train"]["signer"]).isdisjoint(expected["test"]["signer"])
+    assert results["few-shot"].metrics == few_shot(model, processor, expected["train"], expected["test"],
+                                                   shots=(1,), seeds=(0,)).metrics  # fmt: skip
+    np.testing.assert_allclose(results["zero-shot"].scores, zero_shot(model, processor, expected["test"]).scores,
+                               rtol=1e-6, atol=1e-6)  # fmt: skip
+    same_clips = few_shot(model, processor, embedded, embedded, shots=(1,), seeds=(0,))
+    assert len(results["few-shot"].runs["1-shot"][0].references) < len(same_clips.runs["1-shot"][0].references)
+    with pytest.raises(ValueError, match=r"no splits and no 'signer' column .*few-shot, linear-probe would train "
+                                         r"and test on the same clips"):
+        run_evaluation(model, processor, embedded.remove_columns("signer"), config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no training protocol: the whole unsplit dataset is evaluated, no warning
+        assert run_evaluation(model, processor, embedded, tasks=("zero-shot",))["zero-shot"].metrics == \
+            zero_shot(model, processor, embedded).metrics
+
+
+def test_protocol_registry_is_one_entry_per_protocol(model, processor, embedded):
+    from signclip_hf.evaluation import run as run_module
+
+    assert run_module.TASKS == tuple(run_module.PROTOCOLS)
+    assert {n for n, p in run_module.PROTOCOLS.items() if p.needs_train} == {"few-shot", "linear-probe"}
+    counted = run_module.Protocol(needs_train=False, run=lambda test, train, text: {"clips": len(test.labels)})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(run_module.PROTOCOLS, "count", counted)
+        assert run_evaluation(model, processor, embedded, tasks=("count",))["count"] == {"clips": len(embedded)}
+    with pytest.raises(ValueError, match="unknown task 'count'"):
+        EvaluationConfig(tasks=("count",))

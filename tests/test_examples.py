@@ -59,3 +59,16 @@ def test_finetune_islr_refuses_a_model_that_saw_both_signers(tmp_path, monkeypat
     with pytest.raises(SystemExit, match=r"pretrained on both sample signers \['signer07', 'signer12'\]"):
         _run_example(FINETUNE_ISLR, ["--model", str(model), "--output", str(tmp_path / "islr")], monkeypatch)
     assert not (tmp_path / "islr").exists()
+
+
+def test_example_configs_are_valid():
+    """The shipped configs read as they are (every key and value checked by the one config front end)."""
+    from signclip_hf.training import PretrainConfig, finetune_arguments
+
+    configs = Path(__file__).resolve().parents[1] / "examples" / "configs"
+    options, training = finetune_arguments("islr", configs / "finetune_islr.yaml", ["layer_lr_decay=0.5"])
+    assert (training.num_train_epochs, training.lr_scheduler_type, training.warmup_steps) == (8.0, "cosine", 0.1)
+    assert (options.layer_lr_decay, options.early_stopping_patience) == (0.5, 3)
+    pretraining = PretrainConfig.from_yaml(configs / "pretrain_gestures.yaml", ["optim.lr=1e-4"])
+    assert (pretraining.optim.lr, pretraining.optim.betas, pretraining.data.pose_root) == (1e-4, (0.9, 0.98),
+                                                                                             "bundled:gestures")

@@ -68,7 +68,7 @@ def test_convert_push_and_use_without_signclip_hf(hub_env, tmp_path):
     tensors = make_fairseq_checkpoint(tmp_path / "checkpoint.pt", projection_dim=16, seed=7)
     convert_checkpoint(tmp_path / "checkpoint.pt", tmp_path / "model", default_text_model(), head_size=HEAD_SIZE,
                        verify=False)  # fmt: skip
-    # SPEC §2 by hand on the raw checkpoint tensors: the scores every user-side path must give
+    # the MMPT towers by hand on the raw checkpoint tensors: the scores every user-side path must give
     tokenizer = SignCLIPProcessor.from_pretrained(tmp_path / "model").tokenizer
     pose_embedding = reference_pose_embedding(tensors, torch.from_numpy(SignCLIPFeatureExtractor().extract(HOUSE_POSE)))
     text_ids = [tokenizer(format_prompt(label))["input_ids"] for label in LABELS]
@@ -107,7 +107,7 @@ def test_push_private_branch_from_plain_save_via_cli(hub_env, tmp_path, capsys):
     assert "custom_pipelines" not in json.loads((model_dir / "config.json").read_text())
     repo_id = hub_env.new_repo_id("signclip-private")
     argv = ["push", str(model_dir), repo_id, "--private", "--revision", "dev", "--sign-language", "gsg",
-            "--dataset", "test-user/gestures"]  # fmt: skip
+            "--training-dataset", "test-user/gestures"]  # fmt: skip
     assert cli_main(argv) == 0
     assert f"Pushed {model_dir} to {repo_id} (dev)" in capsys.readouterr().out
     api = HfApi()
@@ -143,3 +143,23 @@ def test_staging_a_fine_tuned_classifier_adds_its_pipeline(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing \\['processor_config.json'\\]"):
         model.save_pretrained(tmp_path / "bare")
         stage_repository(tmp_path / "bare", tmp_path / "staged2", CardInfo(model_name="x"))
+
+
+def test_finetune_starts_from_a_hub_model_id(hub_env, tmp_path):
+    """`signclip-hf finetune REPO_ID DATASET`: the model is read from the Hub (`loading.load_model`), like a folder."""
+    from signclip_hf.data import build_dataset
+    from signclip_hf.loading import load_model
+    from signclip_hf.sample_data import GESTURES_DIR
+
+    repo_id = hub_env.new_repo_id("signclip-finetune-source")
+    push_model(save_tiny(tmp_path / "tiny"), repo_id)
+    build_dataset(GESTURES_DIR, output=tmp_path / "data", signer_split=0.5)
+    output = tmp_path / "islr"
+    argv = ["finetune", repo_id, str(tmp_path / "data"), "--output", str(output), "--max-steps", "1",
+            "--batch-size", "8", "--no-augment"]  # fmt: skip
+    assert cli_main(argv) == 0
+    report = json.loads((output / "finetune_results.json").read_text())
+    assert report["class_names"] == ["hello", "i love you", "thank you"]  # the training signer's glosses
+    assert report["training_arguments"]["max_steps"] == 1 and report["finetune_arguments"]["augment"] is False
+    classifier, _ = load_model(output, head="classifier")
+    assert list(classifier.config.label2id) == report["class_names"]

@@ -133,3 +133,56 @@ def test_classification_ties_worst_and_top5_cap(classification):
     assert perfect["top1_accuracy"] == perfect["macro_accuracy"] == 1.0
     with pytest.raises(ValueError, match="class ids in"):
         classification.compute(predictions=np.eye(2), references=[0, 2])
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """Subpackage / top-level module of signclip_hf -> the ones it imports (every import, lazy ones too)."""
+    import ast
+    from pathlib import Path
+
+    import signclip_hf
+
+    root = Path(signclip_hf.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        unit = parts[0]
+        package = ["signclip_hf", *parts[:-1]]  # what relative imports start from
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else [])).split(".")
+                names = [target + [alias.name] for alias in node.names] if len(target) == 1 else [target]
+            elif isinstance(node, ast.Import):
+                names = [alias.name.split(".") for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if name[0] != "signclip_hf" or len(name) < 2 or name[1] == unit:
+                    continue
+                if (root / name[1]).is_dir() or (root / f"{name[1]}.py").is_file():
+                    graph.setdefault(unit, set()).add(name[1])
+    return graph
+
+
+def test_metric_wrappers_are_the_top_layer_and_the_math_the_bottom():
+    """`metrics/` (evaluate wrappers, importing evaluation) is imported by nothing in the package; training and
+    evaluation import the math from `metric_functions`, which imports no other signclip_hf module."""
+    graph = _package_imports()
+    assert graph["metrics"] >= {"evaluation", "metric_functions"}
+    assert [unit for unit, targets in graph.items() if "metrics" in targets and unit != "metrics"] == []
+    assert "metric_functions" not in graph
+    assert "metric_functions" in graph["training"] and "metric_functions" in graph["evaluation"]
+    assert "evaluation" not in graph["training"]
+
+    def reaches(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for target in graph.get(todo.pop(), ()):
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return seen
+
+    cycles = {unit for unit in graph if unit in reaches(unit)} - {"cli", "commands"}  # the dispatcher and its commands
+    assert cycles == set(), cycles

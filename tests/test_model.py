@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -51,7 +52,7 @@ def test_pose_tower_matches_spec_with_stock_bert(inputs):
         out = bert(inputs_embeds=sequence, position_ids=positions, token_type_ids=torch.zeros_like(positions))
         expected.append(out.last_hidden_state[0, 1:].mean(dim=0))  # mean over frames + SEP, CLS excluded
     with torch.no_grad():
-        ours = model.get_pose_features(inputs["pose_values"], inputs["pose_attention_mask"])
+        ours = model.get_pose_features(inputs["pose_values"], inputs["pose_attention_mask"]).pooler_output
     torch.testing.assert_close(ours, torch.stack(expected).detach(), atol=1e-5, rtol=0)
 
 
@@ -63,7 +64,7 @@ def test_text_tower_matches_spec_with_stock_bert(inputs):
         ids = ids[mask.bool()][None]
         expected.append(bert(input_ids=ids).last_hidden_state[0, 1:].mean(dim=0))
     with torch.no_grad():
-        ours = model.get_text_features(inputs["input_ids"], inputs["attention_mask"])
+        ours = model.get_text_features(inputs["input_ids"], inputs["attention_mask"]).pooler_output
     torch.testing.assert_close(ours, torch.stack(expected).detach(), atol=1e-5, rtol=0)
 
 
@@ -89,11 +90,17 @@ def test_loss_hand_computed():
 def test_batched_equals_single(processor, inputs):
     model = tiny_model(seed=3)
     with torch.no_grad():
-        batched = model.get_pose_features(inputs["pose_values"], inputs["pose_attention_mask"])
-        single = torch.cat([model.get_pose_features(**processor(poses=clip, return_tensors="pt")) for clip in CLIPS])
-        padded = model.get_pose_features(**tiny_processor(padding="max_length")(poses=CLIPS, return_tensors="pt"))
-        texts = model.get_text_features(inputs["input_ids"], inputs["attention_mask"])
-        text_single = torch.cat([model.get_text_features(**processor.tokenizer(p, return_tensors="pt")) for p in PROMPTS])
+        batched = model.get_pose_features(inputs["pose_values"], inputs["pose_attention_mask"]).pooler_output
+        single = torch.cat(
+            [model.get_pose_features(**processor(poses=clip, return_tensors="pt")).pooler_output for clip in CLIPS]
+        )
+        padded = model.get_pose_features(
+            **tiny_processor(padding="max_length")(poses=CLIPS, return_tensors="pt")
+        ).pooler_output
+        texts = model.get_text_features(inputs["input_ids"], inputs["attention_mask"]).pooler_output
+        text_single = torch.cat(
+            [model.get_text_features(**processor.tokenizer(p, return_tensors="pt")).pooler_output for p in PROMPTS]
+        )
     torch.testing.assert_close(single, batched, atol=1e-5, rtol=0)
     torch.testing.assert_close(padded, batched, atol=1e-5, rtol=0)
     torch.testing.assert_close(text_single, texts, atol=1e-5, rtol=0)
@@ -121,17 +128,15 @@ def test_bf16(inputs, tmp_path):
     assert (low.float() - reference).abs().max() <= 0.05 * reference.abs().max()
 
 
-def test_long_input_to_model_is_fitted(processor):
+def test_long_input_to_model_is_refused(processor):
+    """The feature extractor owns the long-clip policy; the model refuses what its positions cannot hold."""
     model = tiny_model(seed=6)
-    values = torch.randn(2, 300, 609)
-    mask = torch.ones(2, 300, dtype=torch.long)
-    mask[1, 100:] = 0
+    with torch.no_grad(), pytest.raises(ValueError, match="pose_values has 300 frames .* max_frames=256"):
+        model.get_pose_features(torch.randn(2, 300, 609), torch.ones(2, 300, dtype=torch.long))
+    fitted = processor.feature_extractor.pad([np.random.default_rng(0).normal(size=(300, 609))], return_tensors="pt")
+    assert fitted["pose_values"].shape == (1, 256, 609)
     with torch.no_grad():
-        embeds = model.get_pose_features(values, mask)
-        short = model.get_pose_features(values[1:, :100], mask[1:, :100])
-        sub = model.get_pose_features(values[:1, torch.round(torch.linspace(0, 299, 256)).long()])
-    torch.testing.assert_close(embeds[1:], short, atol=1e-5, rtol=0)
-    torch.testing.assert_close(embeds[:1], sub, atol=1e-5, rtol=0)
+        assert model.get_pose_features(**fitted).pooler_output.shape == (1, 32)
 
 
 def test_cosine_score_with_projection(inputs):

@@ -1,7 +1,7 @@
 """Contrastive pretraining: cross-process loss equivalence, 2-process CLI run, kill-and-resume, learning.
 
 Multi-process runs are real `accelerate launch` CPU runs (gloo): `ACCELERATE_USE_CPU=1 accelerate launch
---multi_gpu --num_processes 2` (SPEC §5: `--cpu` alone starts one process). Run as a script under
+--multi_gpu --num_processes 2` (`--cpu` alone starts one process). Run as a script under
 `accelerate launch`, this file is the equivalence worker (see `equivalence_worker`).
 """
 
@@ -123,7 +123,7 @@ def test_one_process_loss_is_signclip_loss(workspace):
 
 
 def _config_args(workspace, output_dir: Path, *overrides: str) -> list[str]:
-    args = ["pretrain", "--config", str(TINY_CONFIG), "--output-dir", str(output_dir)]
+    args = ["pretrain", "--config", str(TINY_CONFIG), "--output", str(output_dir)]
     args += ["--set", f"model.from_checkpoint={workspace['dot']}", "--set", f"data.paths=[{workspace['dataset']}]"]
     for override in overrides:
         args += ["--set", override]
@@ -331,7 +331,7 @@ def test_damaged_latest_checkpoint_falls_back_with_a_warning(run_copy, damage):
     apply(newest)
     with pytest.warns(CheckpointWarning, match=f"step_4.*{problem}.*resuming from step_2"):
         assert resolve_resume("latest", output) == output / "checkpoints" / "step_2"
-    with pytest.raises(CheckpointError, match=f"--resume {re.escape(str(newest))}: .*{problem}"):  # by path: refused
+    with pytest.raises(CheckpointError, match=f"cannot resume from {re.escape(str(newest))}: .*{problem}"):  # by path: refused
         resolve_resume(str(newest), output)
     apply(output / "checkpoints" / "step_2")
     if damage == "interrupted save":  # no save ever finished: a fresh start, said out loud
@@ -353,7 +353,7 @@ def test_resume_is_resolved_by_the_main_process(run_copy):
     accelerator = Accelerator(cpu=True)
     assert resolve_resume_on_main_process(accelerator, "latest", output) == output / "checkpoints" / "step_4"
     assert resolve_resume_on_main_process(accelerator, None, output) is None
-    with pytest.raises(CheckpointError, match="--resume .*missing: not a checkpoint directory"):
+    with pytest.raises(CheckpointError, match="cannot resume from .*missing: not a checkpoint directory"):
         resolve_resume_on_main_process(accelerator, str(output / "missing"), output)
 
 

@@ -116,3 +116,31 @@ def test_built_wheel_installs_and_imports(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     module_file, house_exists = result.stdout.split()
     assert module_file.startswith(str(target)) and house_exists == "True"
+
+
+def test_pipeline_tasks_as_remote_code_without_signclip_hf(tmp_path):
+    """Where signclip_hf is absent, the saved task runs the saved pipeline code with trust_remote_code=True, and
+    needs it (with signclip_hf imported, the in-library pipelines need none: tests/test_clip_habits.py)."""
+    from signclip_hf.pipeline import save_for_pipeline
+
+    model_dir = save_for_pipeline(tiny_model(seed=5), tiny_processor(), tmp_path / "model")
+    result = run_without_signclip_hf(
+        f"""
+        import json
+        from transformers import pipeline
+        zero_shot = pipeline("zero-shot-sign-classification", model={str(model_dir)!r}, trust_remote_code=True)
+        try:
+            pipeline("zero-shot-sign-classification", model={str(model_dir)!r})
+            refused = ""
+        except ValueError as error:
+            refused = str(error)
+        ranking = zero_shot({str(HOUSE_POSE)!r}, candidate_labels=["house", "sun"])
+        print()  # transformers' "run the custom code? [y/N]" prompt leaves its line open
+        print(json.dumps({{"module": type(zero_shot).__module__, "labels": sorted(r["label"] for r in ranking),
+                          "refused": refused}}))
+        """,
+        tmp_path,
+        HF_HUB_OFFLINE="1",
+    )
+    assert not result["module"].startswith("signclip_hf") and result["labels"] == ["house", "sun"]
+    assert "trust_remote_code=True" in result["refused"]

@@ -106,7 +106,8 @@ def test_index_and_search_cli_round_trip(setup, tmp_path, capsys):
     )
     assert "indexed 60 clips (hnsw" in capsys.readouterr().out
     assert (
-        main(["search", str(out), "--text", "hello", "thank you", "--top-k", "3", "--json", str(tmp_path / "r.json")])
+        main(["search", str(out), "--query", "hello", "--query", "thank you", "--top-k", "3",
+              "--output", str(tmp_path / "r.json")])
         == 0
     )
     table = capsys.readouterr().out
@@ -115,11 +116,11 @@ def test_index_and_search_cli_round_trip(setup, tmp_path, capsys):
     assert [r["query"] for r in results] == ["<en> <ase> hello", "<en> <ase> thank you"]
     assert all(len(r["matches"]) == 3 and {"label", "score", "file"} <= set(r["matches"][0]) for r in results)
     query = GESTURES_DIR / results[0]["matches"][0]["file"]
-    assert main(["search", str(out), "--pose", str(query), "--top-k", "2", "--json", str(tmp_path / "p.json")]) == 0
+    assert main(["search", str(out), "--pose", str(query), "--top-k", "2", "--output", str(tmp_path / "p.json")]) == 0
     assert (
         json.loads((tmp_path / "p.json").read_text())["results"][0]["matches"][0]["file"]
         == results[0]["matches"][0]["file"]
     )
     with pytest.raises(SystemExit) as error:
-        main(["search", str(tmp_path), "--text", "hello"])
+        main(["search", str(tmp_path), "--query", "hello"])
     assert error.value.code == 2 and "not a SignCLIP index" in capsys.readouterr().err

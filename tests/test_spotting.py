@@ -115,7 +115,7 @@ def test_windowed_embedding_equals_one_window_at_a_time(loaded, recording):
                 poses=[Pose(pose.header, pose.body[int(start) : int(start) + curve.size])], return_tensors="pt"
             )
             with torch.no_grad():
-                embeds = model.get_pose_features(inputs["pose_values"], inputs["pose_attention_mask"])
+                embeds = model.get_pose_features(inputs["pose_values"], inputs["pose_attention_mask"]).pooler_output
             expected.append(model.score(embeds, text).numpy()[0])
         np.testing.assert_allclose(curve.scores, np.array(expected), atol=1e-5, rtol=0)
         for batch_size in (1, 2):
@@ -202,7 +202,7 @@ def test_segment_mode_scores_each_given_span(loaded, recording):
         inputs = processor(poses=[Pose(pose.header, pose.body[start : start + length])], return_tensors="pt")
         with torch.no_grad():
             expected = model.score(
-                model.get_pose_features(**{k: inputs[k] for k in ("pose_values", "pose_attention_mask")}), text
+                model.get_pose_features(**{k: inputs[k] for k in ("pose_values", "pose_attention_mask")}).pooler_output, text
             )
         np.testing.assert_allclose(scores, expected.numpy()[0], atol=1e-5)
     assert len(result.detections) == len(QUERIES) * len(segments)  # every segment is a candidate
@@ -266,7 +266,7 @@ def test_cli_spot_writes_every_output(model_dir, recording, tmp_path, capsys):
     path, truth = recording
     out = tmp_path / "cli"
     code = main([
-        "spot", str(path), "--model", str(model_dir), "--query", "hello", "--query", "thank you",
+        "spot", str(model_dir), str(path), "--query", "hello", "--query", "thank you",
         "--windows", "12,20", "--stride", "4", "--top-k", "2", "--batch-size", "5",
         "--output", str(out / "r.json"), "--eaf", str(out / "r.eaf"), "--srt", str(out / "r.srt"),
         "--vtt", str(out / "r.vtt"), "--plot", str(out / "r.png"),
@@ -278,11 +278,11 @@ def test_cli_spot_writes_every_output(model_dir, recording, tmp_path, capsys):
     assert (out / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert all((out / f"r.{ext}").stat().st_size > 0 for ext in ("eaf", "srt", "vtt"))
     # segment mode from the SRT just written
-    assert main(["spot", str(path), "--model", str(model_dir), "--query", "hello", "--segments", str(out / "r.srt"),
+    assert main(["spot", str(model_dir), str(path), "--query", "hello", "--segments", str(out / "r.srt"),
                  "--output", str(out / "s.json")]) == 0  # fmt: skip
     assert json.loads((out / "s.json").read_text())["segments"]
     with pytest.raises(SystemExit) as exit_info:
-        main(["spot", str(path), "--model", str(model_dir), "--query", "hello", "--sign-language", "xyz",
+        main(["spot", str(model_dir), str(path), "--query", "hello", "--sign-language", "xyz",
               "--output", str(out / "bad.json")])  # fmt: skip
     assert exit_info.value.code == 2
     assert "unknown sign language tag <xyz>" in capsys.readouterr().err

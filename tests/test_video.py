@@ -173,7 +173,7 @@ def test_video_to_pose_cli_resumes_and_reports_bad_videos(reference, tmp_path, c
     write_video(videos / "blank.avi", [np.full((120, 160, 3), 90, np.uint8)] * 4)
     write_video(videos / "long.avi", [np.zeros((32, 32, 3), np.uint8)] * 120)  # 4 s at 30 fps
 
-    assert cli_main(["video-to-pose", str(videos), str(poses), "--num-proc", "2", "--max-seconds", "3"]) == 1
+    assert cli_main(["video-to-pose", str(videos), "--output", str(poses), "--num-proc", "2", "--max-seconds", "3"]) == 1
     np.testing.assert_array_equal(
         Pose.read((poses / "good.pose").read_bytes()).body.data.data,
         Pose.read(write_pose(videos / "good.avi", tmp_path / "good.pose", NO_CACHE).read_bytes()).body.data.data,
@@ -201,7 +201,7 @@ def test_video_to_pose_cli_resumes_and_reports_bad_videos(reference, tmp_path, c
     (poses / "sub" / "one_frame.pose").unlink()
     for bad in ("truncated.mp4", "empty.mp4", "text.mp4", "blank.avi", "long.avi"):
         (videos / bad).unlink()
-    assert cli_main(["video-to-pose", str(videos), str(poses)]) == 0
+    assert cli_main(["video-to-pose", str(videos), "--output", str(poses)]) == 0
     assert (poses / "good.pose").stat().st_mtime_ns == stamp and (poses / "sub" / "one_frame.pose").is_file()
     assert "converted 1 video(s)" in capsys.readouterr().out and not (poses / "video_errors.tsv").exists()
 
@@ -271,11 +271,11 @@ def test_render_gif_and_mp4(tmp_path):
     capture = cv2.VideoCapture(str(render_pose(gesture, tmp_path / "hello.mp4", max_frames=7)))
     assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 7
 
-    assert cli_main(["render", str(gesture), str(tmp_path / "cli.gif"), "--max-frames", "5"]) == 0
+    assert cli_main(["render", str(gesture), "--output", str(tmp_path / "cli.gif"), "--frames", "5"]) == 0
     assert Image.open(tmp_path / "cli.gif").n_frames == 5
     (tmp_path / "bad.pose").write_bytes(b"\x00" * 10)
     with pytest.raises(SystemExit):
-        cli_main(["render", str(tmp_path / "bad.pose"), str(tmp_path / "bad.gif")])
+        cli_main(["render", str(tmp_path / "bad.pose"), "--output", str(tmp_path / "bad.gif")])
 
 
 def test_render_over_the_source_video(reference, tmp_path):

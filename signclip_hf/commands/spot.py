@@ -11,22 +11,12 @@ import argparse
 from .. import cli
 
 
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated frame counts, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected one or more positive frame counts, got {text!r}")
-    return sizes
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_model(parser)
     parser.add_argument("recording", metavar="RECORDING", help="a long .pose file")
     cli.add_query(parser)
     cli.add_languages(parser)
-    parser.add_argument("--windows", type=_sizes, default=(16, 32, 48), metavar="N,N,...", help="window lengths in frames")
+    parser.add_argument("--windows", type=cli.positive_ints, default=(16, 32, 48), metavar="N,N,...", help="window lengths in frames")
     parser.add_argument("--stride", type=cli.positive_int, default=4, metavar="N", help="frames between window starts")
     cli.add_top_k(parser, help="detections per query (0: every peak)")
     parser.add_argument("--threshold", type=float, default=None, metavar="SCORE", help="minimum score of a detection")

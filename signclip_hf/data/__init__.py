@@ -1,7 +1,11 @@
-"""Pose datasets: `.pose` folders -> `datasets`, splits, augmentation, batching, and the Hub."""
+"""Pose datasets: `.pose` folders -> `datasets`, splits, augmentation, batching, and the Hub.
+
+Loading a dataset (a built folder or a Hub id) is `signclip_hf.loading.load_dataset`; `load_saved` and
+`load_pose_dataset` (numpy format) are that loader.
+"""
 
 from .augment import AugmentationConfig, PoseAugmentation
-from .build import build_dataset, dataset_features, is_complete_build, load_saved
+from .build import BuildConfig, build_dataset, dataset_features, is_complete_build, load_saved
 from .collate import SignCLIPCollator, dataset_prompts, prompt_for_row
 from .hub import DatasetCardConfig, load_pose_dataset, push_pose_dataset, render_dataset_card
 from .labels import class_ids, class_prompts, known_labels_only
@@ -12,6 +16,7 @@ from .splits import assign_signers, load_splits, signer_independent_split, split
 
 __all__ = [
     "AugmentationConfig",
+    "BuildConfig",
     "BuildReport",
     "DatasetCardConfig",
     "LengthGroupedBatchSampler",

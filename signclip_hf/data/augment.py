@@ -1,13 +1,14 @@
-"""Training augmentation of pose features (SPEC §1), applied on the fly to one clip's (T, D) features.
+"""Training augmentation of pose features, applied on the fly to one clip's (T, D) features.
 
-The released SignCLIP used only the temporal stretch; the 2D affine, the mirror and the noise were
-ablations in the paper. `AugmentationConfig()` enables all four with the SPEC's parameters;
-`AugmentationConfig.released()` gives the released model's recipe. All operations are vectorized over
-frames, and a missing point (all three coordinates 0, as the feature extractor writes it) stays
+The released SignCLIP (Jiang et al., EMNLP 2024; fairseq examples/MMPT) used only the temporal stretch; the
+2D affine (pose-format's `augment2d`), the mirror and the noise were ablations in the paper.
+`AugmentationConfig()` enables all four; `AugmentationConfig.released()` gives the released model's recipe.
+The keypoint layout and `max_frames` come from the feature extractor that made the features. All operations
+are vectorized over frames, and a missing point (all three coordinates 0, as the feature extractor writes it) stays
 exactly 0: the affine map has no translation, and noise and interpolation skip missing points.
 
 Use it through the collator, on the training split only:
-`SignCLIPCollator(processor, augmentation=PoseAugmentation(config))`.
+`SignCLIPCollator(processor, augmentation=PoseAugmentation(config, processor.feature_extractor))`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..modeling import KEYPOINT_LAYOUTS, mirror_features
+from ..modeling import KEYPOINT_LAYOUTS, SignCLIPFeatureExtractor, mirror_features
 
 
 @dataclass
@@ -25,7 +26,8 @@ class AugmentationConfig:
 
     Args:
         stretch_std: temporal stretch, ratio ~ N(1, stretch_std), by linear interpolation to
-            round(T * ratio) frames, applied only when the result has fewer than `max_frames` frames.
+            round(T * ratio) frames, applied only when the result has fewer than the feature extractor's
+            `max_frames` frames.
         rotation_std: 2D rotation angle in radians ~ N(0, rotation_std).
         shear_std: x-shear factor ~ N(0, shear_std).
         scale_std: y-scale factor ~ 1 + N(0, scale_std) (as pose-format's `augment2d`).
@@ -35,22 +37,17 @@ class AugmentationConfig:
     """
 
     stretch_std: float = 0.2
-    max_frames: int = 256
     rotation_std: float = 0.2
     shear_std: float = 0.2
     scale_std: float = 0.2
     mirror_probability: float = 0.2
     noise_std: float = 0.001
-    keypoint_layout: str = "holistic"
     seed: int | None = None
 
     @classmethod
-    def released(cls, seed: int | None = None, max_frames: int = 256) -> "AugmentationConfig":
+    def released(cls, seed: int | None = None) -> "AugmentationConfig":
         """The released SignCLIP's training augmentation: temporal stretch only."""
-        return cls(
-            max_frames=max_frames, rotation_std=0.0, shear_std=0.0, scale_std=0.0,
-            mirror_probability=0.0, noise_std=0.0, seed=seed,
-        )
+        return cls(rotation_std=0.0, shear_std=0.0, scale_std=0.0, mirror_probability=0.0, noise_std=0.0, seed=seed)
 
 
 def affine_matrix(rotation: float, shear: float, scale: float) -> np.ndarray:
@@ -77,13 +74,20 @@ def stretch(points: np.ndarray, present: np.ndarray, length: int) -> tuple[np.nd
 class PoseAugmentation:
     """Callable augmentation of one clip's (T, D) features -> (T', D) float32 features.
 
-    Inside torch DataLoader workers each worker draws from its own Generator (seeded from `seed` and
-    the worker's torch seed), so workers do not repeat each other's augmentations.
+    `feature_extractor`: the one that made the features (its `keypoint_layout` and `max_frames`; default: the
+    released holistic layout, 256 frames). Inside torch DataLoader workers each worker draws from its own
+    Generator (seeded from `seed` and the worker's torch seed), so workers do not repeat each other's augmentations.
     """
 
-    def __init__(self, config: AugmentationConfig | None = None):
+    def __init__(
+        self, config: AugmentationConfig | None = None, feature_extractor: SignCLIPFeatureExtractor | None = None
+    ):
         self.config = config or AugmentationConfig()
-        layout = KEYPOINT_LAYOUTS[self.config.keypoint_layout]
+        feature_extractor = feature_extractor or SignCLIPFeatureExtractor()
+        self.keypoint_layout, self.max_frames = feature_extractor.keypoint_layout, feature_extractor.max_frames
+        layout = KEYPOINT_LAYOUTS[self.keypoint_layout]
+        if self.config.mirror_probability > 0:
+            layout.require_both_hands(f"mirror_probability={self.config.mirror_probability}", self.keypoint_layout)
         self.num_points = layout.num_points
         self.rng = np.random.default_rng(self.config.seed)
         self._worker_seed: int | None = None
@@ -99,15 +103,20 @@ class PoseAugmentation:
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         config, rng = self.config, self._generator()
+        if features.ndim != 2 or features.shape[-1] != 3 * self.num_points:
+            raise ValueError(
+                f"expected (frames, {3 * self.num_points}) features of the {self.keypoint_layout!r} layout, got "
+                f"{tuple(features.shape)}: give PoseAugmentation the feature extractor that made them"
+            )
         points = np.array(features, dtype=np.float64).reshape(len(features), self.num_points, 3)
         present = (points != 0).any(axis=-1)
         if config.stretch_std > 0:
             length = int(round(len(points) * rng.normal(1.0, config.stretch_std)))
-            if 1 <= length < config.max_frames and length != len(points):
+            if 1 <= length < self.max_frames and length != len(points):
                 points, present = stretch(points, present, length)
         if config.mirror_probability > 0 and rng.random() < config.mirror_probability:
-            points = mirror_features(points.reshape(len(points), -1), config.keypoint_layout).reshape(points.shape)
-            present = present[:, KEYPOINT_LAYOUTS[config.keypoint_layout].mirror_permutation()]
+            points = mirror_features(points.reshape(len(points), -1), self.keypoint_layout).reshape(points.shape)
+            present = present[:, KEYPOINT_LAYOUTS[self.keypoint_layout].mirror_permutation()]
         if config.rotation_std > 0 or config.shear_std > 0 or config.scale_std > 0:
             matrix = affine_matrix(
                 rng.normal(0.0, config.rotation_std) if config.rotation_std > 0 else 0.0,

@@ -1,4 +1,4 @@
-"""Build a pose dataset: a folder of `.pose` files + a metadata CSV -> a `datasets` dataset (CLI: build_cli.py).
+"""Build a pose dataset: a folder of `.pose` files + a metadata CSV -> a `datasets` dataset (`build-dataset`).
 
 Each clip is stored as raw keypoints in layout order (`pose` Array3D (T, K, 3), `confidence` Array2D
 (T, K)), not as nested lists (reads ~100x faster) and not normalized (the feature extractor does that,
@@ -29,7 +29,7 @@ import re
 import time
 import uuid
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -73,6 +73,57 @@ SKIP_REASONS = (
 )
 
 
+@dataclass
+class BuildConfig:
+    """How `build_dataset` reads the CSV and writes the dataset (every field has the CLI's default).
+
+    Attributes:
+        file_column / label_column / text_column: CSV columns; `text` defaults to the label.
+        split_column: if the CSV has this column, it is kept as `split` and the result is a DatasetDict.
+        signer_split: else, if given, the fraction of clips held out as a signer-independent `test` split.
+        seed: of the signer-independent split.
+        keypoint_layout: the keypoints stored (a name in `KEYPOINT_LAYOUTS`).
+        sign_language / spoken_language: used for rows whose CSV lacks these columns.
+        num_proc: worker processes writing the shards.
+        writer_batch_size: rows per Arrow record batch (bounds the memory of the build).
+        shard_rows: clips per Arrow file (the unit of work of the `num_proc` processes, and of resuming).
+        allow_outside_root: read CSV paths that are absolute or climb out of `root` with `..`
+            (refused by default).
+        on_duplicate: a file listed again in the CSV is "warn" (stored once per row, reported), "skip"
+            (only the first row kept) or "error" (nothing built).
+        on_empty_label: a row with an empty label or text is "skip" (left out, reported) or "error".
+    """
+
+    file_column: str = "file"
+    label_column: str = "label"
+    text_column: str | None = None
+    split_column: str | None = "split"
+    signer_split: float | None = None
+    seed: int = 0
+    keypoint_layout: str = "holistic"
+    sign_language: str = "ase"
+    spoken_language: str = "en"
+    num_proc: int = 1
+    writer_batch_size: int = 64
+    shard_rows: int = 1000
+    allow_outside_root: bool = False
+    on_duplicate: str = "warn"
+    on_empty_label: str = "skip"
+
+    def __post_init__(self):
+        if self.keypoint_layout not in KEYPOINT_LAYOUTS:
+            raise ValueError(f"keypoint_layout must be one of {sorted(KEYPOINT_LAYOUTS)}, got {self.keypoint_layout!r}")
+        if self.on_duplicate not in ON_DUPLICATE:
+            raise ValueError(f"on_duplicate must be one of {ON_DUPLICATE}, got {self.on_duplicate!r}")
+        if self.on_empty_label not in ON_EMPTY_LABEL:
+            raise ValueError(f"on_empty_label must be one of {ON_EMPTY_LABEL}, got {self.on_empty_label!r}")
+        if self.signer_split is not None and not 0 < self.signer_split < 1:
+            raise ValueError(f"signer_split is a fraction of the clips, between 0 and 1; got {self.signer_split}")
+        if self.shard_rows < 1 or self.writer_batch_size < 1:
+            raise ValueError(f"shard_rows and writer_batch_size must be >= 1, got {self.shard_rows}, {self.writer_batch_size}")
+        self.num_proc = max(1, self.num_proc)
+
+
 def dataset_features(keypoint_layout: str = "holistic", with_split: bool = False) -> Features:
     """The row schema shared by build-dataset, the collator, training and evaluation."""
     num_points = KEYPOINT_LAYOUTS[keypoint_layout].num_points
@@ -107,7 +158,11 @@ def read_metadata(path: str | os.PathLike, required: Sequence[str]) -> tuple[lis
     reader = csv.DictReader(io.StringIO(text, newline=""))
     rows, lines = [], []
     try:
-        missing = [c for c in dict.fromkeys(required) if c not in (reader.fieldnames or [])]
+        if not reader.fieldnames:
+            raise ValueError(
+                f"{path}: the CSV is empty (no header row); it needs the column(s) {list(dict.fromkeys(required))}"
+            )
+        missing = [c for c in dict.fromkeys(required) if c not in reader.fieldnames]
         if missing:
             raise ValueError(f"{path}: missing column(s) {missing}; the CSV has {reader.fieldnames}")
         for row in reader:
@@ -136,18 +191,13 @@ def _check_rows(
     Raises ValueError naming the CSV and its lines for paths outside ROOT and for problems whose policy
     is "error".
     """
-    if on_duplicate not in ON_DUPLICATE:
-        raise ValueError(f"on_duplicate must be one of {ON_DUPLICATE}, got {on_duplicate!r}")
-    if on_empty_label not in ON_EMPTY_LABEL:
-        raise ValueError(f"on_empty_label must be one of {ON_EMPTY_LABEL}, got {on_empty_label!r}")
-
     def refuse(problems: list[str], hint: str) -> None:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise ValueError(f"{metadata_path}: " + "; ".join(problems[:5]) + more + f"; {hint}")
 
     outside = [f"line {n}: {r['file']!r} is outside ROOT" for r, n in zip(rows, lines) if _outside(r["file"])]
     if outside and not allow_outside_root:
-        refuse(outside, "paths must stay inside ROOT (allow_outside_root / --allow-outside-root to read them)")
+        refuse(outside, "paths must stay inside ROOT (allow outside-root paths to read them)")
     kept, left_out, notes, empty, repeated = [], [], [], [], []
     first_line: dict[str, int] = {}
     for row, line in zip(rows, lines):
@@ -168,9 +218,9 @@ def _check_rows(
         first_line.setdefault(key, line)
         kept.append(row)
     if empty and on_empty_label == "error":
-        refuse(empty, "fill them in or skip those rows (on_empty_label='skip' / --on-empty-label skip)")
+        refuse(empty, "fill them in, or skip those rows (on_empty_label='skip')")
     if repeated and on_duplicate == "error":
-        refuse(repeated, "remove them, or on_duplicate='warn'|'skip' (--on-duplicate)")
+        refuse(repeated, "remove them, or keep them (on_duplicate='warn' or 'skip')")
     if repeated and on_duplicate != "error":
         action = "stored once per row" if on_duplicate == "warn" else "only the first row kept"
         warnings.warn(
@@ -398,44 +448,25 @@ def _split_groups(
     return groups
 
 
-def _plan_build(
-    root: str,
-    metadata: str | os.PathLike,
-    output: str | os.PathLike | None,
-    file_column: str,
-    text_column: str | None,
-    label_column: str,
-    keypoint_layout: str,
-    num_proc: int,
-    split_column: str | None,
-    signer_split: float | None,
-    seed: int,
-    sign_language: str,
-    spoken_language: str,
-    writer_batch_size: int,
-    shard_rows: int,
-    allow_outside_root: bool,
-    on_duplicate: str,
-    on_empty_label: str,
-) -> _BuildPlan:
+def _plan_build(root: str, metadata: str | os.PathLike, output: str | os.PathLike | None, config: BuildConfig) -> _BuildPlan:
     """Set-up: read and check the CSV, decide the splits, cut each split into shards (nothing is written)."""
-    if keypoint_layout not in KEYPOINT_LAYOUTS:
-        raise ValueError(f"keypoint_layout must be one of {sorted(KEYPOINT_LAYOUTS)}, got {keypoint_layout!r}")
+    c = config
     metadata_path = Path(root, metadata)
-    text_column = text_column or label_column
     rows, lines, has_split = _csv_rows(
-        metadata_path, file_column, text_column, label_column, split_column, sign_language, spoken_language
+        metadata_path, c.file_column, c.text_column or c.label_column, c.label_column, c.split_column,
+        c.sign_language, c.spoken_language,
     )
-    rows, left_out, notes = _check_rows(rows, lines, metadata_path, allow_outside_root, on_duplicate, on_empty_label)
+    rows, left_out, notes = _check_rows(rows, lines, metadata_path, c.allow_outside_root, c.on_duplicate, c.on_empty_label)
     _check_languages(rows, metadata_path)
-    groups = _split_groups(rows, has_split, signer_split, seed)
+    groups = _split_groups(rows, has_split, c.signer_split, c.seed)
+    keypoint_layout, writer_batch_size, num_proc = c.keypoint_layout, c.writer_batch_size, c.num_proc
 
     target = Path(output or Path(datasets_config.HF_DATASETS_CACHE, "signclip-builds", uuid.uuid4().hex))
     features = dataset_features(keypoint_layout, with_split=has_split)
     shards: list[_Shard] = []
     arrow_files: dict[str | None, list[str]] = {}
     for name, group in groups.items():
-        count = max(-(-len(group) // shard_rows), min(num_proc, len(group)), 1)
+        count = max(-(-len(group) // c.shard_rows), min(num_proc, len(group)), 1)
         bounds = [len(group) * i // count for i in range(count + 1)]
         arrow_files[name] = [f"data-{i:05d}-of-{count:05d}.arrow" for i in range(count)]
         shards.extend(
@@ -519,21 +550,8 @@ def build_dataset(
     root: str | os.PathLike,
     metadata: str | os.PathLike = "metadata.csv",
     output: str | os.PathLike | None = None,
-    file_column: str = "file",
-    text_column: str | None = None,
-    label_column: str = "label",
-    keypoint_layout: str = "holistic",
-    num_proc: int = 1,
-    split_column: str | None = "split",
-    signer_split: float | None = None,
-    seed: int = 0,
-    sign_language: str = "ase",
-    spoken_language: str = "en",
-    writer_batch_size: int = 64,
-    shard_rows: int = 1000,
-    allow_outside_root: bool = False,
-    on_duplicate: str = "warn",
-    on_empty_label: str = "skip",
+    config: BuildConfig | None = None,
+    **options,
 ) -> tuple[Dataset | DatasetDict, BuildReport]:
     """Build a pose dataset from `root` (a folder of `.pose` files) and its metadata CSV.
 
@@ -541,17 +559,8 @@ def build_dataset(
         metadata: CSV path, relative to `root` unless absolute.
         output: folder for the dataset (`datasets.load_from_disk` / `load_saved` read it) and its
             `build_report.json`; default: a new folder under the datasets cache.
-        file_column / label_column / text_column: CSV columns; `text` defaults to the label.
-        split_column: if the CSV has this column, it is kept as `split` and the result is a DatasetDict.
-        signer_split: else, if given, the fraction of clips held out as a signer-independent `test` split.
-        sign_language / spoken_language: used for rows whose CSV lacks these columns.
-        writer_batch_size: rows per Arrow record batch (bounds the memory of the build).
-        shard_rows: clips per Arrow file (the unit of work of the `num_proc` processes).
-        allow_outside_root: read CSV paths that are absolute or climb out of `root` with `..`
-            (refused by default).
-        on_duplicate: a file listed again in the CSV is "warn" (stored once per row, reported), "skip"
-            (only the first row kept) or "error" (nothing built).
-        on_empty_label: a row with an empty label or text is "skip" (left out, reported) or "error".
+        config: the build settings (`BuildConfig`); keyword `options` set or override its fields
+            (`build_dataset(root, signer_split=0.2)` is `build_dataset(root, config=BuildConfig(signer_split=0.2))`).
     An interrupted build into the same `output` with the same inputs and settings resumes: the shards
     it finished are kept.
     Returns:
@@ -559,12 +568,9 @@ def build_dataset(
     """
     start = time.perf_counter()
     root = os.fspath(root)
-    num_proc = max(1, num_proc)
-    plan = _plan_build(
-        root, metadata, output, file_column, text_column, label_column, keypoint_layout, num_proc, split_column,
-        signer_split, seed, sign_language, spoken_language, writer_batch_size, shard_rows, allow_outside_root,
-        on_duplicate, on_empty_label,
-    )
+    config = replace(config or BuildConfig(), **options)
+    num_proc = config.num_proc
+    plan = _plan_build(root, metadata, output, config)
     done = _prepare_output(plan.target, plan.fingerprint, plan.files)  # before any work: a bad output fails now
     resumed_shards = len(done)
     for name in plan.arrow_files:
@@ -575,7 +581,7 @@ def build_dataset(
 
 
 def load_saved(path: str | os.PathLike) -> Dataset | DatasetDict:
-    """A dataset written by `build_dataset(output=...)` (Dataset or DatasetDict)."""
-    from datasets import load_from_disk
+    """A dataset written by `build_dataset(output=...)` (Dataset or DatasetDict); see `loading.load_dataset`."""
+    from ..loading import load_dataset
 
-    return load_from_disk(os.fspath(path))
+    return load_dataset(path)

@@ -1,8 +1,9 @@
 """Batching dataset rows into exactly what `SignCLIPModel` / `SignCLIPForVideoClassification` take.
 
 Rows hold raw keypoints as stored by `build-dataset` (`pose` (T, K, 3), `confidence` (T, K)); the
-collator turns them into features with the processor's feature extractor (SPEC §1), applies the
-optional training augmentation, pads to the longest clip in the batch and tokenizes the prompts.
+collator turns them into features with the processor's feature extractor (its one batched path,
+`features_from_keypoints_batch`), applies the optional training augmentation, pads to the longest clip in
+the batch and tokenizes the prompts.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ Augmentation = Callable[[np.ndarray], np.ndarray]
 
 def prompt_for_row(row: Mapping[str, Any], text_column: str = "text") -> str:
     """`"<{spoken}> <{sign}> {text}"` from a row's text and language columns (defaults en / ase)."""
-    return format_prompt(
-        str(row[text_column]), row.get("spoken_language") or "en", row.get("sign_language") or "ase"
-    )
+    return format_prompt(str(row[text_column]), row.get("spoken_language") or "en", row.get("sign_language") or "ase")
 
 
 def dataset_prompts(dataset, text_column: str = "text") -> list[str]:
@@ -48,17 +47,22 @@ class SignCLIPCollator:
     label_column: str = "label"
     label2id: Mapping[str, int] | None = None
 
-    def clip_features(self, row: Mapping[str, Any]) -> np.ndarray:
-        extractor = self.processor.feature_extractor
-        features = extractor.features_from_keypoints(
-            np.asarray(row["pose"], dtype=np.float32),
-            np.asarray(row["confidence"], dtype=np.float32),
-            name=str(row.get("file", "<dataset row>")),
+    def clip_features(self, rows: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
+        """Rows -> their (T_i, D) features (one batched feature-extractor call), augmented when training."""
+        clips = self.processor.feature_extractor.features_from_keypoints_batch(
+            [
+                (
+                    np.asarray(row["pose"], dtype=np.float32),
+                    np.asarray(row["confidence"], dtype=np.float32),
+                    str(row.get("file", "<dataset row>")),
+                )
+                for row in rows
+            ]
         )
-        return self.augmentation(features) if self.augmentation is not None else features
+        return clips if self.augmentation is None else [self.augmentation(clip) for clip in clips]
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> BatchFeature:
-        batch = dict(self.processor.feature_extractor.pad([self.clip_features(row) for row in rows]))
+        batch = dict(self.processor.feature_extractor.pad(self.clip_features(rows)))
         if self.text_column is not None:
             batch.update(
                 self.processor(text=[prompt_for_row(row, self.text_column) for row in rows], validate_tags=False)

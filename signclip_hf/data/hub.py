@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict, load_dataset, load_from_disk
+from datasets import Dataset, DatasetDict, IterableDataset
 
 from ..hub_cards import TEMPLATES_DIR
 from ..modeling import KEYPOINT_LAYOUTS, SIGN_LANGUAGES
@@ -146,30 +146,7 @@ def load_pose_dataset(
     revision: str | None = None,
     token: str | None = None,
 ) -> Dataset | DatasetDict | IterableDataset:
-    """A pose dataset from the Hub (repo id) or a `build_dataset(output=...)` folder, in numpy format.
+    """`signclip_hf.loading.load_dataset` in numpy format: the rows feed `SignCLIPCollator` directly."""
+    from ..loading import load_dataset
 
-    With `streaming=True` rows are read lazily (an IterableDataset); either way the rows feed
-    `SignCLIPCollator` directly.
-    """
-    path = Path(repo_or_path)
-    if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
-        dataset = load_from_disk(os.fspath(path))
-        if split is not None:
-            if not isinstance(dataset, DatasetDict):
-                if split != "train":
-                    raise ValueError(f"{path} holds a single dataset (no splits); asked for split {split!r}")
-            else:
-                if split not in dataset:
-                    raise ValueError(f"{path} has splits {list(dataset)}; asked for {split!r}")
-                dataset = dataset[split]
-        if streaming:
-            dataset = (
-                IterableDatasetDict({k: v.to_iterable_dataset() for k, v in dataset.items()})
-                if isinstance(dataset, DatasetDict)
-                else dataset.to_iterable_dataset()
-            )
-    else:
-        dataset = load_dataset(
-            os.fspath(repo_or_path), split=split, streaming=streaming, revision=revision, token=token
-        )
-    return dataset.with_format("numpy")
+    return load_dataset(repo_or_path, split, streaming, revision, token).with_format("numpy")

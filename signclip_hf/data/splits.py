@@ -10,7 +10,7 @@ import os
 from typing import Sequence
 
 import numpy as np
-from datasets import Dataset, DatasetDict, load_from_disk
+from datasets import Dataset, DatasetDict
 
 from .rows import column_values
 
@@ -87,10 +87,12 @@ def load_splits(
     """
     where = "the dataset"
     if isinstance(dataset, (str, os.PathLike)):
-        where, dataset = str(dataset), load_from_disk(os.fspath(dataset))  # what build_dataset(output=...) wrote
+        from ..loading import load_dataset
+
+        where, dataset = str(dataset), load_dataset(dataset)
     if isinstance(dataset, Dataset):
         if not allow_unsplit:
-            raise ValueError(f"{where}: expected a dataset with splits (build it with --signer-split or a split column)")
+            raise ValueError(f"{where}: expected a dataset with splits (build it with a signer split or a split column)")
         return (dataset if train_split else None), (dataset if eval_split else None)
     for name in (train_split, eval_split):
         if name is not None and name not in dataset:

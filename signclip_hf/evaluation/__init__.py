@@ -11,14 +11,28 @@ from .protocols import (
     retrieval_on_embeddings,
     zero_shot_on_embeddings,
 )
-from .run import TASKS, few_shot, format_table, linear_probe, retrieval, run_evaluation, zero_shot
+from .run import (
+    PROTOCOLS,
+    TASKS,
+    EvaluationConfig,
+    Protocol,
+    few_shot,
+    format_table,
+    linear_probe,
+    retrieval,
+    run_evaluation,
+    zero_shot,
+)
 from .score import SignCLIPScore, signclip_score
 
 __all__ = [
     "EMBEDDING_COLUMN",
+    "PROTOCOLS",
     "TASKS",
     "ClassificationResult",
+    "EvaluationConfig",
     "FewShotResult",
+    "Protocol",
     "RetrievalResult",
     "SearchResult",
     "SignCLIPScore",

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ..data.labels import class_ids, known_label_rows
-from ..metrics.functional import classification_metrics, retrieval_metrics
+from ..metric_functions import classification_metrics, retrieval_metrics
 
 
 @dataclass

@@ -5,21 +5,25 @@ and every prompt a task needs through the text tower once; the protocols (`proto
 those embeddings. `run_evaluation` runs several tasks (what `signclip-hf evaluate` and the demo run);
 `retrieval`, `zero_shot`, `few_shot` and `linear_probe` run one on datasets, embedding a dataset
 without a `pose_embedding` column with the given model (an existing column is trusted to come from it).
+
+The protocols are entries of `PROTOCOLS` (name -> `Protocol`: whether it trains on a split, the prompts it
+embeds, how it scores): adding a protocol is adding one entry.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from datasets import Dataset, DatasetDict
 
 from ..data.collate import dataset_prompts
 from ..data.labels import first_prompt_per_class, label_strings
-from ..data.splits import load_splits
+from ..data.splits import load_splits, signer_independent_split
 from ..embedding import EMBEDDING_COLUMN, embed_dataset, embed_texts, embeddings_of
 from .protocols import (
     ClassificationResult,
@@ -30,9 +34,6 @@ from .protocols import (
     retrieval_on_embeddings,
     zero_shot_on_embeddings,
 )
-
-TASKS = ("retrieval", "zero-shot", "few-shot", "linear-probe")
-NEEDS_TRAIN = ("few-shot", "linear-probe")
 
 
 @dataclass
@@ -77,27 +78,80 @@ class PromptEmbeddings:
         return self.embeds[[self.index[prompt] for prompt in prompts]]
 
 
+def _no_prompts(test: EmbeddedSplit) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One evaluation protocol on embedded splits.
+
+    Attributes:
+        needs_train: whether it learns from a training split (few-shot support, linear-probe training data).
+        run: `(test, train, text, **options) -> result`; `text` gives the embeddings of `prompts(test)`.
+        prompts: the prompts it scores the clips against (embedded once with every other task's).
+        options: the keyword arguments it takes from an `EvaluationConfig`.
+    """
+
+    needs_train: bool
+    run: Callable[..., Any]
+    prompts: Callable[[EmbeddedSplit], list[str]] = _no_prompts
+    options: Callable[[EvaluationConfig], dict] = lambda config: {}
+
+
+def _retrieval(test: EmbeddedSplit, train, text: PromptEmbeddings, **options) -> RetrievalResult:
+    prompts = _clip_prompts(test)
+    return retrieval_on_embeddings(test.pose_embeds, test.prompts, prompts, text(prompts), **options)
+
+
+def _clip_prompts(test: EmbeddedSplit) -> list[str]:
+    return list(dict.fromkeys(test.prompts))
+
+
+def _zero_shot(test: EmbeddedSplit, train, text: PromptEmbeddings, **options) -> ClassificationResult:
+    class_names, prompts = test.class_prompts()
+    return zero_shot_on_embeddings(test.pose_embeds, test.labels, class_names, text(prompts), **options)
+
+
+def _few_shot(test: EmbeddedSplit, train: EmbeddedSplit, text, **options) -> FewShotResult:
+    return few_shot_on_embeddings(train.pose_embeds, train.labels, test.pose_embeds, test.labels, **options)
+
+
+def _linear_probe(test: EmbeddedSplit, train: EmbeddedSplit, text, **options) -> ClassificationResult:
+    return linear_probe_on_embeddings(train.pose_embeds, train.labels, test.pose_embeds, test.labels, **options)
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "retrieval": Protocol(needs_train=False, run=_retrieval, prompts=_clip_prompts),
+    "zero-shot": Protocol(needs_train=False, run=_zero_shot, prompts=lambda test: test.class_prompts()[1]),
+    "few-shot": Protocol(
+        needs_train=True, run=_few_shot, options=lambda config: {"shots": config.shots, "seeds": config.seeds}
+    ),
+    "linear-probe": Protocol(needs_train=True, run=_linear_probe),
+}
+TASKS = tuple(PROTOCOLS)
+NEEDS_TRAIN = tuple(name for name, protocol in PROTOCOLS.items() if protocol.needs_train)
+
+
+def _protocol(task: str) -> Protocol:
+    if task not in PROTOCOLS:
+        raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+    return PROTOCOLS[task]
+
+
 def task_prompts(task: str, test: EmbeddedSplit) -> list[str]:
     """The prompts a task scores the clips against: the distinct clip prompts (retrieval) or one per class."""
-    if task == "retrieval":
-        return list(dict.fromkeys(test.prompts))
-    if task == "zero-shot":
-        return test.class_prompts()[1]
-    return []
+    return _protocol(task).prompts(test)
 
 
 def run_protocol(
     task: str, test: EmbeddedSplit, train: EmbeddedSplit | None, text: PromptEmbeddings, **options
 ) -> ClassificationResult | FewShotResult | RetrievalResult:
     """One task on embedded splits (`options`: the protocol's own keyword arguments, e.g. `shots`)."""
-    if task == "retrieval":
-        prompts = task_prompts(task, test)
-        return retrieval_on_embeddings(test.pose_embeds, test.prompts, prompts, text(prompts), **options)
-    if task == "zero-shot":
-        class_names, prompts = test.class_prompts()
-        return zero_shot_on_embeddings(test.pose_embeds, test.labels, class_names, text(prompts), **options)
-    protocol = few_shot_on_embeddings if task == "few-shot" else linear_probe_on_embeddings
-    return protocol(train.pose_embeds, train.labels, test.pose_embeds, test.labels, **options)
+    protocol = _protocol(task)
+    if protocol.needs_train and train is None:
+        raise ValueError(f"{task} needs a training split")
+    return protocol.run(test, train, text, **options)
 
 
 def ensure_embedded(model, processor, dataset: Dataset, batch_size: int = 32) -> Dataset:
@@ -176,42 +230,101 @@ def linear_probe(
                     regularization=regularization, max_iter=max_iter, unknown_labels=unknown_labels)
 
 
-def run_evaluation(
-    model,
-    processor,
-    dataset: Dataset | DatasetDict,
-    tasks: Sequence[str] = ("retrieval", "zero-shot"),
-    split: str = "test",
-    train_split: str = "train",
-    shots: Sequence[int] = (1, 5, 10),
-    seeds: Sequence[int] = (0, 1, 2),
-    label_column: str = "label",
-    text_column: str = "text",
-    batch_size: int = 32,
-    plots_dir: str | Path | None = None,
-) -> dict:
-    """Run `tasks` on `split` (few-shot support / linear-probe training data from `train_split`).
+@dataclass
+class EvaluationConfig:
+    """What `run_evaluation` runs (the `signclip-hf evaluate` options).
 
-    Returns {task: result} with the protocols' result objects; with `plots_dir`, writes
-    `embeddings.png` (the evaluated split) and `confusion_<task>.png` for the classification tasks.
+    Attributes:
+        tasks: names in `PROTOCOLS`.
+        split / train_split: the evaluated split, and the few-shot support / linear-probe training split.
+        shots / seeds: few-shot settings (metrics averaged over the seeds).
+        label_column / text_column: the dataset's class and prompt columns.
+        batch_size: clips per pose-tower forward pass.
+        plots_dir: if given, `embeddings.png` and `confusion_<task>.png` are written there.
+        signer_split / seed: a dataset without splits that a training protocol runs on is split by signer
+            (this fraction of the clips held out for evaluation), with a warning; training and testing on
+            the same clips would inflate the numbers.
     """
+
+    tasks: Sequence[str] = ("retrieval", "zero-shot")
+    split: str = "test"
+    train_split: str = "train"
+    shots: Sequence[int] = (1, 5, 10)
+    seeds: Sequence[int] = (0, 1, 2)
+    label_column: str = "label"
+    text_column: str = "text"
+    batch_size: int = 32
+    plots_dir: str | Path | None = None
+    signer_split: float = 0.5
+    seed: int = 0
+    signer_column: str = "signer"
+
+    def __post_init__(self):
+        for task in self.tasks:
+            _protocol(task)
+
+    @property
+    def needs_train(self) -> bool:
+        return any(PROTOCOLS[task].needs_train for task in self.tasks)
+
+
+def _unsplit_by_signer(dataset: Dataset, config: EvaluationConfig) -> tuple[Dataset, Dataset]:
+    """(train, test) of a dataset without splits, by signer: support and query must not be the same clips."""
+    trained = [task for task in config.tasks if PROTOCOLS[task].needs_train]
+    column = config.signer_column
+    if column not in dataset.column_names or len(set(dataset[column]) - {"", None}) < 2:
+        raise ValueError(
+            f"the dataset has no splits and no {column!r} column with two or more signers to split by: "
+            f"{', '.join(trained)} would train and test on the same clips; give a dataset with "
+            f"{config.train_split!r} and {config.split!r} splits"
+        )
+    parts = signer_independent_split(dataset, test_size=config.signer_split, seed=config.seed, signer_column=column)
+    signers = {name: sorted(set(part[column])) for name, part in parts.items()}
+    warnings.warn(
+        f"the dataset has no splits: {', '.join(config.tasks)} run on a signer-independent split "
+        f"(seed {config.seed}): trained on {len(parts['train'])} clips of {signers['train']}, evaluated on "
+        f"{len(parts['test'])} clips of {signers['test']}",
+        UserWarning,
+        stacklevel=3,
+    )
+    return parts["train"], parts["test"]
+
+
+def run_evaluation(
+    model, processor, dataset: Dataset | DatasetDict, config: EvaluationConfig | Sequence[str] | None = None, **options
+) -> dict:
+    """Run `config.tasks` on `config.split` (training protocols learn from `config.train_split`).
+
+    `run_evaluation(model, processor, dataset, EvaluationConfig(tasks=TASKS))`; keyword `options` set or
+    override config fields (and a sequence of task names stands for `tasks=`, as before). Returns
+    {task: result} with the protocols' result objects; with `plots_dir`, writes `embeddings.png` (the
+    evaluated split) and `confusion_<task>.png` for the classification tasks. A dataset without splits that
+    a training protocol runs on is split by signer, with a warning (see `EvaluationConfig`).
+    """
+    from dataclasses import replace
+
     from .plots import plot_confusion_matrix, plot_dataset_embeddings
 
-    unknown = sorted(set(tasks) - set(TASKS))
-    if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; choose from {TASKS}")
-    needs_train = bool(set(NEEDS_TRAIN) & set(tasks))
-    train_data, test_data = load_splits(dataset, train_split if needs_train else None, split, allow_unsplit=True)
-    test = EmbeddedSplit(embed_dataset(model, processor, test_data, batch_size), label_column, text_column)
+    if config is not None and not isinstance(config, EvaluationConfig):
+        options = {"tasks": tuple(config), **options}
+        config = None
+    config = replace(config or EvaluationConfig(), **options)
+    tasks, batch_size = config.tasks, config.batch_size
+    if isinstance(dataset, Dataset) and config.needs_train:
+        train_data, test_data = _unsplit_by_signer(dataset, config)
+    else:
+        train_split = config.train_split if config.needs_train else None
+        train_data, test_data = load_splits(dataset, train_split, config.split, allow_unsplit=True)
+    columns = (config.label_column, config.text_column)
+    test = EmbeddedSplit(embed_dataset(model, processor, test_data, batch_size), *columns)
     train = None
-    if needs_train:
-        train = EmbeddedSplit(embed_dataset(model, processor, train_data, batch_size), label_column, text_column)
+    if config.needs_train:
+        train = EmbeddedSplit(embed_dataset(model, processor, train_data, batch_size), *columns)
     text = PromptEmbeddings.embed(model, processor, [prompt for task in tasks for prompt in task_prompts(task, test)])
-    options = {"few-shot": {"shots": shots, "seeds": seeds}}
-    results = {task: run_protocol(task, test, train, text, **options.get(task, {})) for task in tasks}
-    if plots_dir is not None:
-        plots_dir = Path(plots_dir)
-        plot_dataset_embeddings(test.dataset, plots_dir / "embeddings.png", title=f"pose embeddings ({split})")
+    results = {task: run_protocol(task, test, train, text, **PROTOCOLS[task].options(config)) for task in tasks}
+    if config.plots_dir is not None:
+        plots_dir = Path(config.plots_dir)
+        plot_dataset_embeddings(test.dataset, plots_dir / "embeddings.png", title=f"pose embeddings ({config.split})")
         for task, result in results.items():
             if hasattr(result, "class_names"):
                 plot_confusion_matrix(result.references, result.predictions, result.class_names,
@@ -234,9 +347,12 @@ def format_table(results: dict) -> str:
 
 
 __all__ = [
+    "PROTOCOLS",
     "TASKS",
     "EmbeddedSplit",
+    "EvaluationConfig",
     "PromptEmbeddings",
+    "Protocol",
     "ensure_embedded",
     "few_shot",
     "format_table",

@@ -2,8 +2,9 @@
 
 `load_metric("retrieval")` / `load_metric("classification")` / `load_metric("signclip_score", model=...)`
 return `evaluate.EvaluationModule`s; each module's folder holds one script named like the folder, as
-`evaluate.load(path)` expects. The modules wrap the plain functions of `functional.py`, which the
-package itself calls directly.
+`evaluate.load(path)` expects. The modules wrap the plain functions of `signclip_hf.metric_functions`,
+which the package itself calls directly; `signclip_score` wraps `signclip_hf.evaluation.score`. This is the
+top layer: nothing else in the package imports it (training and evaluation import `metric_functions`).
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from ..embedding import (
     model_fingerprint,
     score_scale,
 )
+from ..extras import require
 
 KINDS = ("exact", "ivf", "hnsw")
 METADATA_FILE = "signclip_index.json"
@@ -86,7 +87,7 @@ class IndexConfig:
 
 def new_faiss_index(config: IndexConfig, dim: int):
     """An empty inner-product FAISS index of `config.kind` (IVF still needs `train`)."""
-    import faiss
+    faiss = require("faiss", "index", "faiss-cpu")
 
     if config.kind == "exact":
         return faiss.IndexFlatIP(dim)
@@ -103,7 +104,7 @@ def new_faiss_index(config: IndexConfig, dim: int):
 
 def set_search_parameters(index, config: IndexConfig) -> None:
     """Apply the query-time knobs (`nprobe`, `ef_search`) to a loaded index."""
-    import faiss
+    faiss = require("faiss", "index", "faiss-cpu")
 
     if config.kind == "ivf":
         faiss.extract_index_ivf(index).nprobe = config.nprobe
@@ -253,11 +254,12 @@ class SignIndex:
     @classmethod
     def load(cls, directory: str | os.PathLike, model, processor, model_name: str | None = None) -> "SignIndex":
         """Load a saved index for querying with `model`; other weights or pose settings are refused."""
+        require("faiss", "index", "faiss-cpu")
         directory = Path(directory)
         if not (directory / METADATA_FILE).is_file():
             raise FileNotFoundError(
-                f"{directory}: not a SignCLIP index (no {METADATA_FILE}; build one with "
-                f"`signclip-hf index MODEL DATASET --output {directory}`)"
+                f"{directory}: not a SignCLIP index (no {METADATA_FILE}; build one with the `index` command "
+                "or SignIndex.build(...).save(directory))"
             )
         metadata = IndexMetadata(**json.loads((directory / METADATA_FILE).read_text()))
         if metadata.format_version != FORMAT_VERSION:
@@ -265,7 +267,7 @@ class SignIndex:
                 f"{directory}: index format {metadata.format_version}, this version reads {FORMAT_VERSION}"
             )
         name = model_name or getattr(model.config, "_name_or_path", "") or "the given model"
-        rebuild = f"rebuild it with `signclip-hf index {name} DATASET --output {directory}`"
+        rebuild = f"rebuild it with {name} (the `index` command, or SignIndex.build)"
         fingerprint = model_fingerprint(model)
         if fingerprint != metadata.model_fingerprint:
             raise StaleIndexError(

@@ -1,5 +1,5 @@
 """The interactive SignCLIP app: `app.py` (standalone Gradio app, also the Hub Space's `app.py`), the
-`signclip-hf app` command (`cli.py`) and the Space repository pushed next to a model (`stage.py`)."""
+`signclip-hf app` command (`commands/app.py`) and the Space repository pushed next to a model (`stage.py`)."""
 
 from pathlib import Path
 

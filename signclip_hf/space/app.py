@@ -36,6 +36,18 @@ try:  # inside the signclip_hf package
 except ImportError:  # a Space: render.py is a sibling file
     from render import load_pose, render_pose
 
+try:  # inside the signclip_hf package: its one model / dataset loader (a wrong local path fails at once)
+    from ..loading import load_dataset, resolve_model
+except ImportError:  # a Space: the model and the gallery are Hub ids (or folders next to app.py)
+
+    def resolve_model(name: str) -> str:
+        return name
+
+    def load_dataset(source: str):
+        import datasets
+
+        return datasets.load_from_disk(source) if os.path.isdir(source) else datasets.load_dataset(source)
+
 PAPER_URL = "https://aclanthology.org/2024.emnlp-main.518"
 CODE_URL = "https://github.com/J22Melody/fairseq/tree/main/examples/MMPT"
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v")
@@ -91,10 +103,7 @@ class GalleryIndex:
     def __init__(self, source: str, model, processor, layout, limits: AppLimits):
         import datasets  # only galleries need it
 
-        if os.path.isdir(source):
-            data = datasets.load_from_disk(source)
-        else:
-            data = datasets.load_dataset(source)
+        data = load_dataset(source)
         if isinstance(data, datasets.DatasetDict):
             data = datasets.concatenate_datasets(list(data.values()))
         missing = {"pose", "confidence"} - set(data.column_names)
@@ -121,12 +130,12 @@ class GalleryIndex:
         embeds = []
         for start in tqdm(range(0, len(self.rows), batch_size), desc="Embedding the gallery", unit="batch"):
             batch = self.rows[start : start + batch_size]
-            clips = [
-                extractor.features_from_keypoints(points, confidence, f"{self.source} row {start + i}")
-                for i, (points, confidence) in enumerate(zip(batch["pose"], batch["confidence"]))
-            ]
+            clips = extractor.features_from_keypoints_batch(
+                [(points, confidence, f"{self.source} row {start + i}")
+                 for i, (points, confidence) in enumerate(zip(batch["pose"], batch["confidence"]))]
+            )
             inputs = extractor.pad(clips, return_tensors="pt").to(self.model.device)
-            embeds.append(self.model.get_pose_features(**inputs))
+            embeds.append(self.model.get_pose_features(**inputs).pooler_output)
         return torch.cat(embeds)  # on the model's device
 
     @torch.inference_mode()
@@ -134,7 +143,7 @@ class GalleryIndex:
         """(row, score) of the `k` best clips for `text`, best first (scores are the model's own logits)."""
         prompt = self.processor.format_prompt(text, spoken_language, sign_language)
         inputs = self.processor(text=[prompt], return_tensors="pt").to(self.model.device)
-        scores = self.model.score(self.pose_embeds, self.model.get_text_features(**inputs))[:, 0].float().cpu()
+        scores = self.model.score(self.pose_embeds, self.model.get_text_features(**inputs).pooler_output)[:, 0].float().cpu()
         order = torch.argsort(scores, descending=True, stable=True)[:k]
         return [(i, scores[i].item()) for i in order.tolist()]
 
@@ -206,7 +215,7 @@ class SignCLIPApp:
     """The model (its own pipeline) + an optional gallery, and the request handlers behind the UI."""
 
     def __init__(self, model: str, gallery: str | None = None, limits: AppLimits | None = None):
-        self.model_id = model
+        self.model_id = model = resolve_model(model)
         self.limits = limits or AppLimits()
         self.pipe = pipeline(model=model, trust_remote_code=True, device=0 if torch.cuda.is_available() else -1)
         self.zero_shot = self.pipe.task == "zero-shot-sign-classification"

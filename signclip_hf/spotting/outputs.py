@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..extras import require
 from ..plotting import pyplot, save_png
 from .peaks import Detection
 from .spot import Segment, SpottingResult
@@ -33,7 +34,7 @@ def _lanes(detections: Sequence[Detection]) -> list[list[Detection]]:
 def write_eaf(result: SpottingResult, path: str | os.PathLike, media: str | None = None) -> Path:
     """ELAN file: one tier per query named after it (overlapping detections of one query go to extra tiers
     "query (2)", ... since an ELAN tier cannot hold overlapping annotations); values are the scores."""
-    from pympi.Elan import Eaf
+    Eaf = require("pympi.Elan", "spotting", "pympi-ling").Eaf
 
     eaf = Eaf(author="signclip-hf spot")
     eaf.remove_tier("default")
@@ -95,15 +96,14 @@ def read_segments(path: str | os.PathLike, tier: str | None = None) -> list[Segm
         raise FileNotFoundError(f"{path}: segments file not found")
     suffix = path.suffix.lower()
     if suffix == ".srt":
-        import srt
-
+        srt = require("srt", "spotting")
         try:
             cues = list(srt.parse(path.read_text(encoding="utf-8-sig")))
         except srt.SRTParseError as error:
             raise ValueError(f"{path}: not a readable SRT file: {error}") from None
         segments = [Segment(c.start.total_seconds(), c.end.total_seconds(), c.content) for c in cues]
     elif suffix == ".vtt":
-        import webvtt
+        webvtt = require("webvtt", "spotting", "webvtt-py")
         from webvtt.errors import MalformedCaptionError, MalformedFileError
 
         try:
@@ -115,8 +115,7 @@ def read_segments(path: str | os.PathLike, tier: str | None = None) -> list[Segm
     elif suffix == ".eaf":
         from xml.etree.ElementTree import ParseError
 
-        from pympi.Elan import Eaf
-
+        Eaf = require("pympi.Elan", "spotting", "pympi-ling").Eaf
         try:
             eaf = Eaf(str(path))
         except ParseError as error:

@@ -25,6 +25,7 @@ from .windows import (
     count_windows,
     embed_batch,
     iter_window_batches,
+    normalize_windows,
     read_recording,
     release_freed_memory,
 )
@@ -219,8 +220,8 @@ def _score_windows(model, feature_extractor, recording: Recording, text_embeds, 
 
 
 def _score_segments(model, feature_extractor, recording: Recording, segments: Sequence[Segment], text_embeds, config):
-    """One score per segment, each cut from the recording and featurized by the feature extractor itself;
-    segments without both shoulders in any frame are skipped (counted)."""
+    """One score per segment, cut from the recording and featurized by the feature extractor's batched path (as
+    the sliding windows); segments that cannot be normalized (no frame with both shoulders) are skipped (counted)."""
     if not segments:
         raise ValueError(f"{recording.name}: no segments given")
     spans = []
@@ -239,21 +240,12 @@ def _score_segments(model, feature_extractor, recording: Recording, segments: Se
         chosen = [start for start, end in spans if end - start == length]
         starts, rows = [], []
         for begin in range(0, len(chosen), config.batch_size):
-            clips = []
-            for start in chosen[begin : begin + config.batch_size]:
-                points = recording.points[start : start + length]
-                confidence = recording.observed[start : start + length].astype(np.float32)
-                try:
-                    clips.append(feature_extractor.features_from_keypoints(points, confidence, recording.name))
-                    starts.append(start)
-                except DegeneratePoseError:
-                    skipped += 1
-            if clips:
-                inputs = feature_extractor.pad(clips, return_tensors="pt")
-                embeds = model.get_pose_features(
-                    inputs["pose_values"].to(text_embeds.device), inputs["pose_attention_mask"].to(text_embeds.device)
-                )
-                rows.append(model.score(embeds, text_embeds).float().cpu().numpy())
+            chunk = np.asarray(chosen[begin : begin + config.batch_size], dtype=np.int64)
+            features, valid = normalize_windows(recording, chunk, length, feature_extractor)
+            skipped += int((~valid).sum())
+            if valid.any():
+                starts.extend(chunk[valid].tolist())
+                rows.append(model.score(embed_batch(model, features[valid]), text_embeds).float().cpu().numpy())
         if rows:
             curves.append(ScoreCurve(length, np.asarray(starts, dtype=np.int64), np.concatenate(rows)))
     if not curves:

@@ -5,12 +5,11 @@
 out of view) or of the last frame held still, and writes a real `.pose` file plus a ground-truth JSON
 of where each sign starts and ends. Use it to measure spotting on your own model and data:
 
-    python -m signclip_hf.spotting.synthetic DATA_DIR --signer signer12 --signs 12 --output rec.pose
+    signclip-hf synthesize-recording DATA_DIR --signer signer12 --signs 12 --output rec.pose
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -146,28 +145,6 @@ def make_recording(
     }
     output.with_suffix(".json").write_text(json.dumps(truth, indent=2), encoding="utf-8")
     return truth
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("root", help="folder of .pose clips with metadata.csv (file,label,signer)")
-    parser.add_argument("--signer", required=True)
-    parser.add_argument("--signs", type=int, default=12, help="clips to concatenate")
-    parser.add_argument("--pause", choices=PAUSES, default="missing")
-    parser.add_argument("--pause-frames", type=int, nargs=2, default=(5, 15), metavar=("MIN", "MAX"))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", required=True, help=".pose to write (ground truth: same name, .json)")
-    args = parser.parse_args(argv)
-    truth = make_recording(
-        args.root, args.signer, args.output, args.signs, tuple(args.pause_frames), args.pause, args.seed
-    )
-    print(
-        f"{args.output}: {len(truth['signs'])} signs, {truth['frames']} frames; truth in {Path(args.output).with_suffix('.json')}"
-    )
-
-
-if __name__ == "__main__":
-    main()
 
 
 __all__ = ["PlacedSign", "clips_of_signer", "concatenate_clips", "make_recording"]

@@ -19,16 +19,11 @@ import numpy as np
 import torch
 
 from ..modeling import (
-    KEYPOINT_LAYOUTS,
     InvalidPoseError,
     SignCLIPFeatureExtractor,
     describe_pose_input,
-    left_handed_clips,
-    mirror_features,
-    normalize_keypoints,
     read_keypoints,
     refuse_non_finite,
-    select_frame_indices,
 )
 from ..modeling.pose_io_signclip import PoseInput
 
@@ -79,28 +74,15 @@ def window_starts(num_frames: int, size: int, stride: int) -> np.ndarray:
 def normalize_windows(
     recording: Recording, starts: np.ndarray, size: int, feature_extractor: SignCLIPFeatureExtractor
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features of the windows `[start, start + size)`, each normalized on its own, as the feature extractor
-    does for a clip of exactly those frames (`keypoints_to_features`, the mirror option, the long-clip policy).
+    """Features of the windows `[start, start + size)`, each normalized on its own exactly as the feature
+    extractor does a clip of those frames (`SignCLIPFeatureExtractor.features_from_windows`).
 
-    Normalization is `normalize_keypoints` with one segment per window. Returns (features (B, frames, 3K) float32, valid (B,)
-    bool): a window that the feature extractor would refuse (no frame with both shoulders, shoulders that
-    coincide, features overflowing float32) is invalid and its rows are 0.
+    Returns (features (B, frames, 3K) float32, valid (B,) bool): a window that the feature extractor would
+    refuse (no frame with both shoulders, shoulders that coincide, features overflowing float32) is invalid
+    and its rows are 0.
     """
-    layout = KEYPOINT_LAYOUTS[feature_extractor.keypoint_layout]
-    frames = (starts[:, None] + np.arange(size)).ravel()  # the windows' frames, one window after the other
-    features, valid = normalize_keypoints(
-        recording.points[frames], recording.observed[frames], layout, np.full(len(starts), size)
-    )
-    features = features.reshape(len(starts), size, layout.feature_dim)
-    features[~valid] = 0
-    if feature_extractor.mirror_left_handed:
-        left_handed = left_handed_clips(
-            features, feature_extractor.keypoint_layout, feature_extractor.left_handed_rule
-        )
-        if left_handed.any():
-            features[left_handed] = mirror_features(features[left_handed], feature_extractor.keypoint_layout)
-    kept = select_frame_indices(size, feature_extractor.max_frames, feature_extractor.long_clip_policy)
-    return (features if len(kept) == size else features[:, kept]), valid
+    frames = starts[:, None] + np.arange(size)  # (B, size): the windows' frames
+    return feature_extractor.features_from_windows(recording.points[frames], recording.observed[frames])
 
 
 @dataclass
@@ -156,7 +138,7 @@ def embed_batch(model, features: np.ndarray) -> torch.Tensor:
     """(B, frames, D) equal-length windows -> (B, E) pose embeddings with `model.get_pose_features`."""
     values = torch.from_numpy(np.ascontiguousarray(features)).to(next(model.parameters()).device)
     mask = torch.ones(values.shape[:2], dtype=torch.long, device=values.device)
-    return model.get_pose_features(values, mask)
+    return model.get_pose_features(values, mask).pooler_output
 
 
 def count_windows(num_frames: int, sizes: Sequence[int], stride: int) -> int:

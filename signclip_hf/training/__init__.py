@@ -2,9 +2,16 @@
 ISLR fine-tuning with `Trainer`."""
 
 from .config import DataConfig, ModelConfig, OptimConfig, PretrainConfig
-from .finetune import FinetuneArguments, FinetuneResult, classifier_from_signclip, finetune, training_arguments
+from .finetune import (
+    FinetuneArguments,
+    FinetuneResult,
+    classifier_from_signclip,
+    finetune,
+    finetune_arguments,
+    training_arguments,
+)
 from .loss import distributed_contrastive_loss, gather_with_grad
-from .pretrain import pretrain  # the function; the CLI module stays importable as signclip_hf.training.pretrain
+from .pretrain import pretrain  # the function (the module stays importable as signclip_hf.training.pretrain)
 
 __all__ = [
     "DataConfig",
@@ -16,6 +23,7 @@ __all__ = [
     "classifier_from_signclip",
     "distributed_contrastive_loss",
     "finetune",
+    "finetune_arguments",
     "gather_with_grad",
     "pretrain",
     "training_arguments",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import hashlib
 import json
 import os
 import pickle
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
+from huggingface_hub.utils.sha import sha_fileobj
 from safetensors import SafetensorError
 
 CHECKPOINTS = "checkpoints"
@@ -109,11 +109,9 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    """Hex SHA-256 of a file, read in 1 MiB chunks (huggingface_hub's LFS hashing)."""
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return sha_fileobj(handle).hex()
 
 
 def _files(directory: Path) -> list[str]:
@@ -196,7 +194,7 @@ def resolve_resume(resume: str | None, output_dir: str | os.PathLike) -> Path | 
         try:
             verify_checkpoint(resume)
         except CheckpointError as error:
-            raise CheckpointError(f"--resume {resume}: {error}") from None
+            raise CheckpointError(f"cannot resume from {resume}: {error}") from None
         return Path(resume)
     problems = []
     for directory in reversed(_step_dirs(output_dir)):
@@ -210,7 +208,8 @@ def resolve_resume(resume: str | None, output_dir: str | os.PathLike) -> Path | 
         return directory
     if checkpoint_dirs(output_dir):  # finished saves exist, none usable: do not silently start over
         raise CheckpointError(
-            f"--resume latest: no usable checkpoint in {Path(output_dir, CHECKPOINTS)}: " + "; ".join(problems)
+            f"cannot resume from the latest checkpoint: no usable checkpoint in {Path(output_dir, CHECKPOINTS)}: "
+            + "; ".join(problems)
         )
     for problem in problems:
         warnings.warn(f"skipping {problem}; starting from scratch", CheckpointWarning, stacklevel=2)

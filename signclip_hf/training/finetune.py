@@ -18,7 +18,6 @@ off by default: it lowered top-1 on unseen signers there).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import json
@@ -29,26 +28,26 @@ from typing import Any, Literal, Sequence
 
 import torch
 from datasets import Dataset
-from transformers import AutoModel, AutoProcessor, EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 
 from ..data.collate import Augmentation, SignCLIPCollator
 from ..data.labels import class_prompts, known_labels_only
-from ..data.splits import load_splits
 from ..embedding import embed_texts, score_scale
-from ..metrics.functional import classification_metrics
-from ..loading import resolve_model as check_model_path
+from ..loading import load_model
+from ..metric_functions import classification_metrics
 from ..modeling import SignCLIPForVideoClassification, SignCLIPModel, SignCLIPProcessor
 from ..pipeline import save_for_pipeline
+from .typed_config import flat_values, split_fields
 
 logger = logging.get_logger(__name__)
 
 
 @dataclass
 class FinetuneArguments:
-    """What fine-tuning needs beyond `TrainingArguments` (parsed together by `HfArgumentParser`, as in
-    transformers' `examples/pytorch/image-classification/run_image_classification.py`).
+    """What fine-tuning needs beyond `TrainingArguments` (read together with them by `finetune_arguments`, as
+    `HfArgumentParser` does in transformers' `examples/pytorch/image-classification/run_image_classification.py`).
 
     `unknown_labels`: evaluation clips whose gloss is not in the training set are left out ("skip",
     with a warning and listed in `finetune_results.json`) or fail ("error").
@@ -243,7 +242,7 @@ def default_augmentation(processor: SignCLIPProcessor, seed: int) -> Augmentatio
     """The dataset module's full augmentation (stretch, affine, mirror, noise), seeded."""
     from ..data.augment import AugmentationConfig, PoseAugmentation
 
-    return PoseAugmentation(AugmentationConfig(max_frames=processor.feature_extractor.max_frames, seed=seed))
+    return PoseAugmentation(AugmentationConfig(seed=seed), processor.feature_extractor)
 
 
 def finetune(
@@ -259,7 +258,8 @@ def finetune(
     """Fine-tune an ISLR classifier over the training set's glosses; save it (+ processor) to `output_dir`.
 
     Args:
-        model: a SignCLIP model directory (loaded with `AutoModel`) or a `SignCLIPModel`.
+        model: a SignCLIP model (a local directory or a Hub repo id, read with `loading.load_model`) or a
+            `SignCLIPModel`.
         eval_dataset: held-out clips (e.g. other signers) for best-checkpoint selection and early stopping;
             without it, `training_args` run `without_evaluation`.
         training_args: default `training_arguments()` (this package's defaults).
@@ -271,8 +271,8 @@ def finetune(
     if eval_dataset is None:
         training_args = without_evaluation(training_args)
     if not isinstance(model, SignCLIPModel):
-        processor = processor or AutoProcessor.from_pretrained(model)
-        model = AutoModel.from_pretrained(model)
+        model, saved_processor = load_model(model)
+        processor = processor or saved_processor
     if processor is None:
         raise ValueError("give the processor when passing a model object")
     class_names, prompts = class_prompts(train_dataset, args.label_column, args.text_column)
@@ -322,32 +322,19 @@ def finetune(
     return FinetuneResult(trainer.model, saved, metrics, trainer.state.log_history, trainer)
 
 
-# `signclip-hf finetune`: `FinetuneArguments` and `TrainingArguments` flags (`--num_train_epochs`, ...)
-ARGUMENT_DATACLASSES = (FinetuneArguments, TrainingArguments)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The inputs, and short names for the most used `TrainingArguments` (whose defaults are this package's)."""
-    parser.add_argument("model", help="SignCLIP model directory")
-    parser.add_argument("dataset", help="saved dataset with splits (signclip-hf build-dataset)")
-    parser.add_argument("--train-split", default="train")
-    parser.add_argument("--eval-split", default="test", help="held-out split for checkpoint selection ('' for none)")
-    for flag, dest, kind in (("--output", "output_dir", str), ("--epochs", "num_train_epochs", float),
-                             ("--batch-size", "per_device_train_batch_size", int)):
-        parser.add_argument(flag, dest=dest, type=kind, default=argparse.SUPPRESS, help=f"same as --{dest}")
-    parser.set_defaults(**training_defaults(), output_dir="")  # "": not given (TrainingArguments would pick one)
-
-
-def run(args: FinetuneArguments, training_args: TrainingArguments, inputs: argparse.Namespace) -> int:
-    if not training_args.output_dir:
-        raise ValueError("give the directory for the fine-tuned model: --output DIR")
-    check_model_path(inputs.model)  # a missing directory fails now, not after a Hub lookup
-    train, evaluation = load_splits(inputs.dataset, inputs.train_split, inputs.eval_split or None)
-    result = finetune(inputs.model, train, evaluation, args, training_args)
-    for key, value in result.metrics.items():
-        print(f"{key:>28}  {value:.4f}" if isinstance(value, float) else f"{key:>28}  {value}")
-    print(f"saved the fine-tuned model and processor to {result.output_dir}")
-    return 0
+def finetune_arguments(
+    output_dir: str | os.PathLike,
+    config: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+    **values: Any,
+) -> tuple[FinetuneArguments, TrainingArguments]:
+    """`FinetuneArguments` and `TrainingArguments` (with `training_defaults()`) from a flat YAML file of their
+    fields (`config`), then `key=value` overrides (values parsed as YAML), then `values`; every key and value is
+    checked by name and type before anything is built (`typed_config`)."""
+    classes = (FinetuneArguments, TrainingArguments)
+    own, training = split_fields({**flat_values(config, overrides, classes), **values}, classes, "finetune arguments")
+    training.pop("output_dir", None)  # the directory given
+    return FinetuneArguments(**own), training_arguments(str(output_dir), **training)
 
 
 __all__ = [
@@ -356,6 +343,7 @@ __all__ = [
     "classifier_from_signclip",
     "compute_metrics_fn",
     "finetune",
+    "finetune_arguments",
     "layerwise_learning_rates",
     "training_arguments",
     "training_defaults",

@@ -1,4 +1,5 @@
-"""Contrastive loss over the global batch of all processes (SPEC §3), open_clip's `local_loss` scheme.
+"""Contrastive loss over the global batch of all processes (SignCLIP's symmetric InfoNCE, as in J22Melody/fairseq
+examples/MMPT `mmpt/losses/nce.py`), with open_clip's `local_loss` scheme.
 
 Each process scores its own B_r poses against the texts of every process (and its own texts against
 every pose), with the embeddings gathered *with autograd*; its loss is the mean over its own rows of
@@ -67,7 +68,7 @@ def _check_equal_batches(batch_size: int, device: torch.device) -> None:
 
 
 def distributed_contrastive_loss(pose_embeds: torch.Tensor, text_embeds: torch.Tensor, score: ScoreFn) -> torch.Tensor:
-    """This process's share of the SPEC §3 loss over the global batch (negatives from all processes).
+    """This process's share of the contrastive loss (`signclip_loss`) over the global batch (negatives from all processes).
 
     `score(poses, texts)` -> (P, T) logits (`SignCLIPModel.score`). With one process this is exactly
     `signclip_loss(score(pose_embeds, text_embeds))`; with W equal shards the mean over processes is the

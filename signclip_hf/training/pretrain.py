@@ -1,4 +1,4 @@
-"""`signclip-hf pretrain`: contrastive pretraining with Accelerate (one or many processes, resumable).
+"""Contrastive pretraining with Accelerate (one or many processes, resumable; `signclip-hf pretrain`).
 
 Launch it through Accelerate so the same code runs on one device, DDP, FSDP or DeepSpeed::
 
@@ -19,19 +19,18 @@ with `AutoModel` / `AutoProcessor` / `pipeline(model=..., trust_remote_code=True
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
 import warnings
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration, PartialState
+from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import set_seed
 from datasets import Dataset, IterableDataset, concatenate_datasets
 from torch.utils.data import DataLoader
@@ -51,9 +50,10 @@ from ..data import (
     load_pose_dataset,
 )
 from ..data.labels import class_ids
-from ..metrics.functional import retrieval_metrics
+from ..metric_functions import retrieval_metrics
 from ..model_factory import load_or_build
 from ..modeling import SignCLIPProcessor, signclip_loss
+from ..modeling.prompts_signclip import prompt_tag
 from ..pipeline import save_for_pipeline
 from .checkpoint import TrainingProgress, load_checkpoint, resolve_resume_on_main_process, save_checkpoint
 from .config import DataConfig, PretrainConfig
@@ -118,7 +118,7 @@ def make_dataloaders(
     augmentation = None
     if data.augmentation is not None:
         recipe = AugmentationConfig.released if data.augmentation == "released" else AugmentationConfig
-        augmentation = PoseAugmentation(recipe(max_frames=processor.feature_extractor.max_frames))
+        augmentation = PoseAugmentation(recipe(), processor.feature_extractor)
     collate = SeededAugmentationCollator(
         SignCLIPCollator(processor, augmentation=augmentation, text_column=data.text_column), config.seed
     )
@@ -153,9 +153,10 @@ def make_dataloaders(
 def validate(
     accelerator: Accelerator, model: torch.nn.Module, loader: DataLoader, chunk_size: int, prompts: list[str]
 ) -> dict[str, float]:
-    """Validation loss and SPEC §4 retrieval metrics over the whole validation split.
+    """Validation loss and the paper's retrieval metrics (SignCLIP, Jiang et al. 2024: text->pose P@k,
+    pose->text R@k) over the whole validation split.
 
-    The loss is the SPEC §3 loss in chunks of the global batch size (the same for any process count);
+    The loss is the contrastive loss (`signclip_loss`) in chunks of the global batch size (the same for any process count);
     retrieval scores every clip against the split's distinct prompts (`prompts`: each row's prompt, in order).
     """
     model.eval()
@@ -202,6 +203,15 @@ def record_training_signers(model_config, train: Dataset | IterableDataset) -> N
         model_config.pretraining_signers = sorted(set(previous) | {str(s) for s in column_values(train, "signer")})
     else:
         model_config.pretraining_signers = None
+
+
+def record_prompt_tags(processor: SignCLIPProcessor, train: Dataset | IterableDataset, text_column: str) -> None:
+    """Save the language tags of the training prompts with the processor (`prompt_tags`), so that the warning for
+    an untagged prompt names the tags this model was trained with; streamed data keeps the processor's."""
+    if isinstance(train, Dataset) and text_column in train.column_names:
+        tags = sorted({tag for tag in map(prompt_tag, dataset_prompts(train, text_column)) if tag})
+        if tags:
+            processor.prompt_tags = tags
 
 
 class LossWindow:
@@ -394,6 +404,7 @@ def finish(run: PretrainRun) -> Path:
     if accelerator.is_main_process:  # usable without this package
         model = accelerator.unwrap_model(run.model)
         record_training_signers(model.config, run.train)
+        record_prompt_tags(run.processor, run.train, config.data.text_column)
         save_for_pipeline(model, run.processor, final)
     accelerator.wait_for_everyone()
     accelerator.end_training()
@@ -408,49 +419,12 @@ def pretrain(config: PretrainConfig, resume: str | None = None) -> Path:
     return finish(run)
 
 
-@dataclass
-class PretrainArguments:
-    """`signclip-hf pretrain` options (read by `HfArgumentParser`; `--set` is added by `add_arguments`)."""
-
-    config: str = field(metadata={"help": "YAML file (see signclip_hf.training.config)"})
-    resume: str | None = field(
-        default=None,
-        metadata={
-            "metavar": "CHECKPOINT|latest",
-            "help": "continue from a checkpoint directory, or from the newest one in OUTPUT_DIR/checkpoints",
-        },
-    )
-    output_dir: str | None = field(default=None, metadata={"help": "shortcut for --set output_dir=..."})
-
-
-ARGUMENT_DATACLASSES = (PretrainArguments,)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--set`, repeatable (a list field of `PretrainArguments` would take `--set A B` once instead)."""
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-        help="override one config entry (value parsed as YAML), e.g. --set optim.lr=1e-4; repeatable",
-    )  # fmt: skip
-
-
-def run(args: PretrainArguments, options: argparse.Namespace) -> int:
-    overrides = list(options.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
-    final = pretrain(PretrainConfig.from_yaml(args.config, overrides), resume=args.resume)
-    if PartialState().is_main_process:
-        print(f"final model: {final}")
-    return 0
-
-
 __all__ = [
-    "PretrainArguments",
     "PretrainConfig",
     "PretrainRun",
     "TrainingProgress",
-    "add_arguments",
     "finish",
     "pretrain",
-    "run",
     "set_up",
     "train_one_epoch",
 ]

@@ -12,7 +12,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from signclip_hf.metrics.functional import classification_metrics  # one home for the metric math
+from signclip_hf.metric_functions import classification_metrics  # one home for the metric math
 
 _KWARGS_DESCRIPTION = """
 Args:

@@ -1,4 +1,4 @@
-"""SignCLIP retrieval metrics (SPEC §4) as an `evaluate` module, loadable offline by path.
+"""SignCLIP retrieval metrics (the paper's text<->pose retrieval evaluation) as an `evaluate` module, loadable offline by path.
 
 Inputs: a score matrix with one row per pose clip and one column per text prompt, and for each pose
 the column of its own text. Prompts are deduplicated by their text (`texts=`; identical prompts give
@@ -26,7 +26,7 @@ import evaluate
 import numpy as np
 
 from signclip_hf.cards import CITATION as _CITATION  # one home for the paper's BibTeX
-from signclip_hf.metrics.functional import retrieval_metrics  # one home for the metric math
+from signclip_hf.metric_functions import retrieval_metrics  # one home for the metric math
 
 _KWARGS_DESCRIPTION = """
 Args:

@@ -46,11 +46,9 @@ def _clips(items) -> list:
 
 @lru_cache(maxsize=2)
 def _load(model_name: str):
-    from transformers import AutoModel, AutoProcessor
+    from signclip_hf.loading import load_model
 
-    import signclip_hf  # noqa: F401  registers the SignCLIP Auto classes
-
-    return AutoModel.from_pretrained(model_name).eval(), AutoProcessor.from_pretrained(model_name)
+    return load_model(model_name)
 
 
 @evaluate.utils.file_utils.add_start_docstrings(__doc__, _KWARGS_DESCRIPTION)

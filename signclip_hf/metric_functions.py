@@ -1,8 +1,9 @@
 """The metric math of the shipped metrics, as plain numpy functions (one home).
 
-`signclip_hf` calls these directly; the `evaluate` modules under `metrics/classification/` and
-`metrics/retrieval/` wrap them for users (their docstrings define the metrics: ties pessimistic,
-1-based ranks, prompts deduplicated by text).
+`signclip_hf` (training, evaluation) calls these directly; the `evaluate` modules under `metrics/classification/`
+and `metrics/retrieval/` wrap them for users (their docstrings define the metrics: ties pessimistic,
+1-based ranks, prompts deduplicated by text). This module imports only numpy: the `metrics` package (the
+`evaluate` wrappers, which import the evaluation layer) sits above everything, this one below.
 """
 
 from __future__ import annotations
