@@ -12,6 +12,7 @@ SignCLIP: Jiang et al., "SignCLIP: Connecting Text and Sign Language by Contrast
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import re
@@ -323,11 +324,11 @@ class SignCLIPApp:
 
 
 def _file_key(path: str) -> str:
-    """A short content hash of an upload (huggingface_hub's chunked SHA-256, as for LFS files)."""
-    from huggingface_hub.utils.sha import sha_fileobj
-
+    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        return sha_fileobj(handle).hex()[:20]
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:20]
 
 
 def find_examples(folder: str | Path | None) -> list[Example]:
