@@ -324,6 +324,7 @@ class SignCLIPApp:
 
 
 def _file_key(path: str) -> str:
+    """A short content hash of an upload (hashlib: this file also runs as a Space with only its requirements)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
