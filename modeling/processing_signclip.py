@@ -14,7 +14,8 @@ from .prompts_signclip import (  # noqa: F401  re-exported: the prompt helpers' 
     warn_if_untagged,
 )
 
-ACCEPTED_KWARGS = frozenset(TextKwargs.__annotations__) | {"text_kwargs", "common_kwargs"}
+TEXT_KWARGS = frozenset(TextKwargs.__annotations__)
+ACCEPTED_KWARGS = TEXT_KWARGS | {"text_kwargs", "common_kwargs"}
 
 
 class SignCLIPProcessorKwargs(ProcessingKwargs, total=False):
@@ -50,7 +51,15 @@ class SignCLIPProcessor(ProcessorMixin):
         unknown = sorted(set(kwargs) - ACCEPTED_KWARGS)
         if unknown:
             raise TypeError(f"{type(self).__name__}.__call__ got unexpected keyword argument(s) {unknown}")
+        if text is None and set(kwargs) - {"return_tensors"}:
+            raise TypeError(
+                f"{type(self).__name__}.__call__ got text keyword argument(s) {sorted(set(kwargs) - {'return_tensors'})} "
+                "without text: poses take no call-time options (the feature extractor's settings are saved with it)"
+            )
         text_kwargs = self._merge_kwargs(SignCLIPProcessorKwargs, **kwargs)["text_kwargs"]
+        unknown = sorted(set(text_kwargs) - TEXT_KWARGS)  # names nested in text_kwargs= / common_kwargs= too
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.__call__ got unexpected text keyword argument(s) {unknown}")
         return_tensors = text_kwargs.pop("return_tensors", None)
         data = {}
         if text is not None:

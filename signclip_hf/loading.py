@@ -19,7 +19,7 @@ from typing import Literal
 Head = Literal["contrastive", "classifier", "saved"]
 
 
-def _resolve(name: str | os.PathLike, kind: str) -> str:
+def _resolve(name: str | os.PathLike, kind: str, token: str | bool | None = None) -> str:
     """`name` as a string when it is a local directory or a plausible Hub repo id; else a clear error, at once."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
@@ -34,17 +34,41 @@ def _resolve(name: str | os.PathLike, kind: str) -> str:
         raise FileNotFoundError(f"{kind} directory not found: {name}") from None
     if "/" in name and os.path.isdir(name.split("/")[0]):
         raise FileNotFoundError(f"{kind} directory not found: {name}")
+    return _on_the_hub(name, kind, token)
+
+
+def _on_the_hub(name: str, kind: str, token: str | bool | None) -> str:
+    """`name` when the Hub has that repo (one request, no retries), or when offline / cached; else a clear error.
+
+    Without this, a mistyped relative folder that looks like a repo id (`my_model`, `runs/final`) spends ~23 s in
+    transformers' download retries and ends in a network or repo-id error that never says the folder is missing.
+    """
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+
+    if constants.HF_HUB_OFFLINE:
+        return name  # offline: the libraries read their caches and fail at once
+    try:
+        exists = HfApi().repo_exists(name, repo_type=kind, token=token)
+    except Exception:  # no network (httpx errors are not OSErrors): a cached model still loads
+        if kind == "model" and isinstance(try_to_load_from_cache(name, "config.json"), str):
+            return name
+        raise FileNotFoundError(
+            f"{kind} directory not found: {name} (no such local folder, and the Hub could not be reached to look "
+            "it up as a repo id)"
+        ) from None
+    if not exists:
+        raise FileNotFoundError(f"{kind} directory not found: {name} (nor a {kind} repo on the Hub)")
     return name
 
 
-def resolve_model(name: str | os.PathLike) -> str:
-    """`name` as a string when it is a local directory or a plausible Hub repo id; else a clear error, at once."""
-    return _resolve(name, "model")
+def resolve_model(name: str | os.PathLike, token: str | bool | None = None) -> str:
+    """`name` as a string when it is a local directory or a Hub repo id that exists; else a clear error, at once."""
+    return _resolve(name, "model", token)
 
 
-def resolve_dataset(name: str | os.PathLike) -> str:
+def resolve_dataset(name: str | os.PathLike, token: str | bool | None = None) -> str:
     """As `resolve_model`, for a dataset: a local folder or a Hub dataset id; "dataset directory not found" else."""
-    return _resolve(name, "dataset")
+    return _resolve(name, "dataset", token)
 
 
 def is_saved_dataset(path: str | os.PathLike) -> bool:
@@ -69,7 +93,7 @@ def load_dataset(
     """
     import datasets
 
-    path = resolve_dataset(name_or_path)
+    path = resolve_dataset(name_or_path, token)
     if not (os.path.isdir(path) and is_saved_dataset(path)):
         return datasets.load_dataset(path, split=split, streaming=streaming, revision=revision, token=token)
     dataset = datasets.load_from_disk(path)
@@ -109,7 +133,7 @@ def load_model(
     register_auto_classes()
     from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoProcessor
 
-    path = resolve_model(name)
+    path = resolve_model(name, token)
     options = {"revision": revision, "token": token, "trust_remote_code": trust_remote_code}
     if head == "saved":
         architectures = AutoConfig.from_pretrained(path, **options).architectures or []

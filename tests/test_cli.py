@@ -193,9 +193,9 @@ def _missing(monkeypatch, *modules: str) -> None:
 @pytest.mark.parametrize(
     "modules, extra, argv",
     [
-        (("srt",), "spotting", ["spot", "MODEL", "REC", "--query", "a", "--segments", "{tmp}/cues.srt", "--output", "o"]),
-        (("webvtt",), "spotting", ["spot", "MODEL", "REC", "--query", "a", "--segments", "{tmp}/cues.vtt", "--output", "o"]),
-        (("pympi",), "spotting", ["spot", "MODEL", "REC", "--query", "a", "--segments", "{tmp}/ann.eaf", "--output", "o"]),
+        (("srt",), "spotting", ["spot", "{tmp}", "REC", "--query", "a", "--segments", "{tmp}/cues.srt", "--output", "o"]),
+        (("webvtt",), "spotting", ["spot", "{tmp}", "REC", "--query", "a", "--segments", "{tmp}/cues.vtt", "--output", "o"]),
+        (("pympi",), "spotting", ["spot", "{tmp}", "REC", "--query", "a", "--segments", "{tmp}/ann.eaf", "--output", "o"]),
         (("gradio",), "app", ["app", "{tmp}"]),
         (("mediapipe",), "video", ["video-to-pose", "{tmp}", "--output", "{tmp}/poses"]),
         (("cv2",), "video", ["render", "{house}", "--output", "{tmp}/house.gif"]),

@@ -52,6 +52,11 @@ def test_processor_call_from_the_clip_docs():
     assert nested["input_ids"].shape == (2, 16)
     with pytest.raises(TypeError, match="unexpected keyword argument.*'paddin'"):
         processor(text=PROMPTS, paddin=True)
+    for nested in ({"text_kwargs": {"max_lenght": 5}}, {"common_kwargs": {"bogus": 1}}):  # nested names too
+        with pytest.raises(TypeError, match=r"unexpected text keyword argument\(s\) \['(max_lenght|bogus)'\]"):
+            processor(text=PROMPTS, **nested)
+    with pytest.raises(TypeError, match=r"text keyword argument\(s\) \['padding'\] without text"):
+        processor(poses=three_clips(), padding="max_length")  # would otherwise be ignored silently
 
 
 def test_saved_text_defaults_are_merged(tmp_path):
@@ -193,3 +198,29 @@ def test_feature_extractor_and_model_must_agree():
         )
     with pytest.raises(ValueError, match="takes 609 features per frame but .* 'right_hand' layout gives 63"):
         SignCLIPFeatureExtractor(keypoint_layout="right_hand").check_model_config(tiny_model().config)
+
+
+def test_mistyped_relative_model_folder_fails_at_once_not_after_hub_retries(tmp_path, monkeypatch):
+    """`my_model` looks like a repo id: one Hub lookup without retries decides, and the message names the folder."""
+    from signclip_hf.loading import load_dataset, load_model
+
+    monkeypatch.chdir(tmp_path)
+    for load, name, kind in ((load_model, "my_model", "model"), (load_dataset, "mydata/v1", "dataset")):
+        started = time.perf_counter()
+        with pytest.raises(FileNotFoundError, match=f"^{kind} directory not found: {name} "):
+            load(name)
+        assert time.perf_counter() - started < 2.0
+
+
+def test_missing_repo_on_a_reachable_hub_is_named(hub_env, tmp_path):
+    from signclip_hf.loading import load_model
+
+    folder = save_for_pipeline(tiny_model(seed=2), tiny_processor(), tmp_path / "model")
+    repo = hub_env.new_repo_id("habits-model")
+    from huggingface_hub import HfApi
+
+    HfApi().create_repo(repo)
+    HfApi().upload_folder(repo_id=repo, folder_path=str(folder))
+    assert load_model(repo)[0].config.model_type == "signclip"
+    with pytest.raises(FileNotFoundError, match=r"model directory not found: test-user/no-such-model \(nor a model repo"):
+        load_model("test-user/no-such-model")

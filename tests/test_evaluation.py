@@ -144,8 +144,11 @@ def result_query(query):
 
 def test_linear_probe_fits_frozen_embeddings(embedded):
     signer07 = by_signer(embedded, "signer07")
-    result = linear_probe(None, None, signer07, signer07)
-    assert result.metrics["top1_accuracy"] >= 0.9  # separable on its own training clips
+    from signclip_hf.evaluation.protocols import linear_probe_on_embeddings
+
+    # separable on its own training clips (the embedding-level protocol; `linear_probe` refuses this overlap)
+    embeds, labels = embeddings_of(signer07), list(signer07["label"])
+    assert linear_probe_on_embeddings(embeds, labels, embeds, labels).metrics["top1_accuracy"] >= 0.9
     cross = linear_probe(None, None, signer07, by_signer(embedded, "signer12"))
     assert cross.class_names == ["hello", "see you later", "thank you"] and cross.metrics["num_examples"] == 40
     assert cross.scores.shape == (40, 3)
@@ -416,8 +419,7 @@ def test_unsplit_dataset_is_split_by_signer_never_support_equal_query(model, pro
                                                    shots=(1,), seeds=(0,)).metrics  # fmt: skip
     np.testing.assert_allclose(results["zero-shot"].scores, zero_shot(model, processor, expected["test"]).scores,
                                rtol=1e-6, atol=1e-6)  # fmt: skip
-    same_clips = few_shot(model, processor, embedded, embedded, shots=(1,), seeds=(0,))
-    assert len(results["few-shot"].runs["1-shot"][0].references) < len(same_clips.runs["1-shot"][0].references)
+    assert len(results["few-shot"].runs["1-shot"][0].references) < len(embedded)
     with pytest.raises(ValueError, match=r"no splits and no 'signer' column .*few-shot, linear-probe would train "
                                          r"and test on the same clips"):
         run_evaluation(model, processor, embedded.remove_columns("signer"), config)
@@ -425,6 +427,21 @@ def test_unsplit_dataset_is_split_by_signer_never_support_equal_query(model, pro
         warnings.simplefilter("error")  # no training protocol: the whole unsplit dataset is evaluated, no warning
         assert run_evaluation(model, processor, embedded, tasks=("zero-shot",))["zero-shot"].metrics == \
             zero_shot(model, processor, embedded).metrics
+
+
+def test_training_protocols_refuse_to_train_and_test_on_the_same_clips(model, processor, embedded):
+    """Support = query (the same dataset, the same split, or shared files) is an error, never an inflated number."""
+    with pytest.raises(ValueError, match=r"few-shot would train and test on the same clips \(\d+ shared\)"):
+        few_shot(model, processor, embedded, embedded, shots=(1,), seeds=(0,))
+    half = embedded.select(range(len(embedded) // 2))
+    with pytest.raises(ValueError, match=r"linear-probe would train and test on the same clips \(\d+ shared\)"):
+        linear_probe(model, processor, embedded, half)
+    parts = DatasetDict({"train": by_signer(embedded, "signer07"), "test": by_signer(embedded, "signer12")})
+    with pytest.raises(ValueError, match=r"few-shot would train and test on the same clips: split 'train' is both"):
+        run_evaluation(model, processor, parts, tasks=("few-shot",), split="train", shots=(1,), seeds=(0,))
+    leaky = DatasetDict({"train": embedded, "test": parts["test"]})  # the test clips are also in train
+    with pytest.raises(ValueError, match=r"few-shot would train and test on the same clips \(\d+ shared\)"):
+        run_evaluation(model, processor, leaky, tasks=("few-shot",), shots=(1,), seeds=(0,))
 
 
 def test_protocol_registry_is_one_entry_per_protocol(model, processor, embedded):

@@ -174,13 +174,32 @@ def run_task(
     batch_size: int = 32,
     **options,
 ):
-    """One task on datasets, embedding those without a `pose_embedding` column."""
+    """One task on datasets, embedding those without a `pose_embedding` column.
+
+    A training protocol whose training clips are its test clips (the same dataset, or shared `file` entries)
+    is refused: its numbers would be inflated."""
+    if train is not None:
+        _refuse_overlap(task, train, test)
     test_split = EmbeddedSplit(ensure_embedded(model, processor, test, batch_size), label_column, text_column)
     train_split = None
     if train is not None:
         train_split = EmbeddedSplit(ensure_embedded(model, processor, train, batch_size), label_column, text_column)
     text = PromptEmbeddings.embed(model, processor, task_prompts(task, test_split))
     return run_protocol(task, test_split, train_split, text, **options)
+
+
+def _refuse_overlap(task: str, train: Dataset, test: Dataset) -> None:
+    """A ValueError when `train` and `test` share clips (the same dataset object or the same `file` entries)."""
+    shared = 0
+    if train is test:
+        shared = len(test)
+    elif "file" in train.column_names and "file" in test.column_names:
+        shared = len(set(train["file"]) & set(test["file"]))
+    if shared:
+        raise ValueError(
+            f"{task} would train and test on the same clips ({shared} shared): give training clips that are not "
+            "in the evaluated set (e.g. other signers)"
+        )
 
 
 def retrieval(
@@ -246,7 +265,7 @@ class EvaluationConfig:
             the same clips would inflate the numbers.
     """
 
-    tasks: Sequence[str] = ("retrieval", "zero-shot")
+    tasks: Sequence[str] = ("retrieval",)
     split: str = "test"
     train_split: str = "train"
     shots: Sequence[int] = (1, 5, 10)
@@ -313,8 +332,16 @@ def run_evaluation(
     if isinstance(dataset, Dataset) and config.needs_train:
         train_data, test_data = _unsplit_by_signer(dataset, config)
     else:
+        if config.needs_train and config.train_split == config.split:
+            trained = [task for task in tasks if PROTOCOLS[task].needs_train]
+            raise ValueError(
+                f"{', '.join(trained)} would train and test on the same clips: split {config.split!r} is both the "
+                "evaluated and the training split; evaluate another split or train on another one"
+            )
         train_split = config.train_split if config.needs_train else None
         train_data, test_data = load_splits(dataset, train_split, config.split, allow_unsplit=True)
+        if config.needs_train:
+            _refuse_overlap(", ".join(t for t in tasks if PROTOCOLS[t].needs_train), train_data, test_data)
     columns = (config.label_column, config.text_column)
     test = EmbeddedSplit(embed_dataset(model, processor, test_data, batch_size), *columns)
     train = None

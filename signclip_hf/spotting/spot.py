@@ -122,7 +122,7 @@ def make_prompts(queries: Sequence[str], spoken_language: str = "en", sign_langu
     """`"<en> <ase> house"` for each query; no queries, blank queries and unknown tags are errors."""
     queries = list(queries)
     if not queries:
-        raise ValueError("no queries: give at least one text to spot (e.g. --query house)")
+        raise ValueError("no queries: give at least one text to spot (e.g. 'house')")
     blank = [i for i, q in enumerate(queries) if not isinstance(q, str) or not q.strip()]
     if blank:
         raise ValueError(f"query {blank[0]} is blank: every query needs some text")
@@ -193,7 +193,7 @@ def _score_windows(model, feature_extractor, recording: Recording, text_embeds, 
         raise RecordingTooShortError(
             recording.name,
             f"the recording has {recording.num_frames} frame(s), fewer than the smallest window "
-            f"({config.windows[0]} frames): use smaller --windows",
+            f"({config.windows[0]} frames): use smaller window sizes",
         )
     starts = {size: [] for size in sizes}
     scores = {size: [] for size in sizes}
