@@ -47,6 +47,9 @@ def _on_the_hub(name: str, kind: str, token: str | bool | None) -> str:
 
     if constants.HF_HUB_OFFLINE:
         return name  # offline: the libraries read their caches and fail at once
+    key = (constants.ENDPOINT, kind, name, token)
+    if key in _FOUND_ON_HUB:  # the command line checks MODEL before the command loads it: one request, not two
+        return name
     try:
         exists = HfApi().repo_exists(name, repo_type=kind, token=token)
     except Exception:  # no network (httpx errors are not OSErrors): a cached model still loads
@@ -58,7 +61,11 @@ def _on_the_hub(name: str, kind: str, token: str | bool | None) -> str:
         ) from None
     if not exists:
         raise FileNotFoundError(f"{kind} directory not found: {name} (nor a {kind} repo on the Hub)")
+    _FOUND_ON_HUB.add(key)
     return name
+
+
+_FOUND_ON_HUB: set[tuple] = set()  # (endpoint, kind, repo id, token) seen to exist in this process
 
 
 def resolve_model(name: str | os.PathLike, token: str | bool | None = None) -> str:

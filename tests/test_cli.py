@@ -171,6 +171,10 @@ def test_wrong_model_or_dataset_path_fails_before_torch_loads(tmp_path):
         seconds = time.perf_counter() - started
         assert done.returncode == 2 and done.stderr == f"signclip-hf {argv[0]}: error: {message}\n", done.stderr
         assert seconds < 2.0, f"{argv}: {seconds:.2f} s"
+        imported = subprocess.run([sys.executable, "-X", "importtime", "-m", "signclip_hf.cli", *argv],
+                                  capture_output=True, text=True, cwd=tmp_path, check=False).stderr  # fmt: skip
+        modules = {line.rsplit("|", 1)[-1].strip() for line in imported.splitlines() if line.startswith("import time:")}
+        assert "signclip_hf.cli" in modules and not modules & {"torch", "transformers"}, sorted(modules)
 
 
 def test_empty_metadata_csv_says_so(tmp_path, capsys):

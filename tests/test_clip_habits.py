@@ -126,6 +126,9 @@ def test_readme_pipeline_lines_verbatim(model_dir):
     assert pipeline(model=DIR).task == "zero-shot-sign-classification"  # task read from the saved config
     remote = pipeline(model=DIR, trust_remote_code=True)  # the README's line
     assert remote.task == "zero-shot-sign-classification"
+    # with the package imported, the in-library pipeline takes precedence over the saved remote copy (the remote
+    # copy itself runs in tests/test_remote_code.py, in a process without signclip_hf)
+    assert type(remote).__module__ == "signclip_hf.modeling.pipeline_signclip"
     assert remote(str(HOUSE_POSE), candidate_labels=LABELS) == result
 
 
@@ -212,8 +215,8 @@ def test_mistyped_relative_model_folder_fails_at_once_not_after_hub_retries(tmp_
         assert time.perf_counter() - started < 2.0
 
 
-def test_missing_repo_on_a_reachable_hub_is_named(hub_env, tmp_path):
-    from signclip_hf.loading import load_model
+def test_missing_repo_on_a_reachable_hub_is_named(hub_env, tmp_path, monkeypatch):
+    from signclip_hf.loading import load_model, resolve_model
 
     folder = save_for_pipeline(tiny_model(seed=2), tiny_processor(), tmp_path / "model")
     repo = hub_env.new_repo_id("habits-model")
@@ -222,5 +225,12 @@ def test_missing_repo_on_a_reachable_hub_is_named(hub_env, tmp_path):
     HfApi().create_repo(repo)
     HfApi().upload_folder(repo_id=repo, folder_path=str(folder))
     assert load_model(repo)[0].config.model_type == "signclip"
+
+    def second_lookup(*args, **kwargs):
+        raise AssertionError("the repo was looked up twice")
+
+    monkeypatch.setattr(HfApi, "repo_exists", second_lookup)  # found once: the CLI's check and the load share it
+    assert resolve_model(repo) == repo
+    monkeypatch.undo()
     with pytest.raises(FileNotFoundError, match=r"model directory not found: test-user/no-such-model \(nor a model repo"):
         load_model("test-user/no-such-model")

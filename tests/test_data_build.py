@@ -401,6 +401,22 @@ def test_collator_on_built_rows_equals_processor_on_files(built, corpus):
     assert prompts[0] == "<en> <ase> hello"
 
 
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_collator_batch_equals_one_row_at_a_time_with_mirroring(built, size):
+    """The collator's one batched features call (mirroring left-handed clips) equals collating each row alone."""
+    dataset, _, _ = built
+    processor = tiny_processor(mirror_left_handed=True, left_handed_rule="left_hand_busier")
+    rows = [dataset.with_format("numpy")[i] for i in (0, 4, 7, 11, 2)[:size]]
+    collate = SignCLIPCollator(processor)
+    batch = collate(rows)
+    for row_index, row in enumerate(rows):
+        alone = collate([row])
+        length = int(alone["pose_attention_mask"].sum())
+        torch.testing.assert_close(batch["pose_values"][row_index, :length], alone["pose_values"][0], rtol=0, atol=0)
+        assert int(batch["pose_attention_mask"][row_index].sum()) == length
+        assert not batch["pose_values"][row_index, length:].any()
+
+
 def test_length_grouped_sampler(tmp_path):
     rng = np.random.default_rng(0)
     lengths = rng.integers(10, 200, size=1000)

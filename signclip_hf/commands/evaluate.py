@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..evaluation.run import EvaluationConfig, format_table, run_evaluation
-    from ..loading import load_dataset, load_model, resolve_model
+    from ..loading import load_dataset, load_model
 
     config = EvaluationConfig(
         tasks=tuple(dict.fromkeys(args.task or ["retrieval"])),
@@ -59,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         plots_dir=args.plots,
     )
-    resolve_model(args.model)  # a wrong model path fails before the dataset is read
     dataset = load_dataset(args.dataset)
     model, processor = load_model(args.model)
     results = run_evaluation(model, processor, dataset, config)

@@ -42,13 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from ..loading import load_dataset, load_model, resolve_model
+    from ..loading import load_dataset, load_model
     from ..search.index import IndexConfig, SignIndex
 
     started = time.perf_counter()
     config = IndexConfig(kind=args.kind, nlist=args.nlist, nprobe=args.nprobe, hnsw_m=args.hnsw_m,
                          ef_construction=args.ef_construction, ef_search=args.ef_search)  # fmt: skip
-    resolve_model(args.model)  # a wrong model path fails before the dataset is read
     dataset = load_dataset(args.dataset)
     model, processor = load_model(args.model)
     index = SignIndex.build(

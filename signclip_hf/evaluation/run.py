@@ -130,7 +130,6 @@ PROTOCOLS: dict[str, Protocol] = {
     "linear-probe": Protocol(needs_train=True, run=_linear_probe),
 }
 TASKS = tuple(PROTOCOLS)
-NEEDS_TRAIN = tuple(name for name, protocol in PROTOCOLS.items() if protocol.needs_train)
 
 
 def _protocol(task: str) -> Protocol:
@@ -283,13 +282,18 @@ class EvaluationConfig:
             _protocol(task)
 
     @property
+    def trained_tasks(self) -> list[str]:
+        """The tasks that learn from the training split."""
+        return [task for task in self.tasks if PROTOCOLS[task].needs_train]
+
+    @property
     def needs_train(self) -> bool:
-        return any(PROTOCOLS[task].needs_train for task in self.tasks)
+        return bool(self.trained_tasks)
 
 
 def _unsplit_by_signer(dataset: Dataset, config: EvaluationConfig) -> tuple[Dataset, Dataset]:
     """(train, test) of a dataset without splits, by signer: support and query must not be the same clips."""
-    trained = [task for task in config.tasks if PROTOCOLS[task].needs_train]
+    trained = config.trained_tasks
     column = config.signer_column
     if column not in dataset.column_names or len(set(dataset[column]) - {"", None}) < 2:
         raise ValueError(
@@ -333,7 +337,7 @@ def run_evaluation(
         train_data, test_data = _unsplit_by_signer(dataset, config)
     else:
         if config.needs_train and config.train_split == config.split:
-            trained = [task for task in tasks if PROTOCOLS[task].needs_train]
+            trained = config.trained_tasks
             raise ValueError(
                 f"{', '.join(trained)} would train and test on the same clips: split {config.split!r} is both the "
                 "evaluated and the training split; evaluate another split or train on another one"
@@ -341,7 +345,7 @@ def run_evaluation(
         train_split = config.train_split if config.needs_train else None
         train_data, test_data = load_splits(dataset, train_split, config.split, allow_unsplit=True)
         if config.needs_train:
-            _refuse_overlap(", ".join(t for t in tasks if PROTOCOLS[t].needs_train), train_data, test_data)
+            _refuse_overlap(", ".join(config.trained_tasks), train_data, test_data)
     columns = (config.label_column, config.text_column)
     test = EmbeddedSplit(embed_dataset(model, processor, test_data, batch_size), *columns)
     train = None
