@@ -9,6 +9,7 @@ from .prompts_signclip import (  # noqa: F401  re-exported: the prompt helpers' 
     SIGN_LANGUAGES,
     SPOKEN_LANGUAGES,
     UnknownLanguageError,
+    check_texts,
     format_prompt,
     validate_prompt,
     warn_if_untagged,
@@ -63,7 +64,7 @@ class SignCLIPProcessor(ProcessorMixin):
         return_tensors = text_kwargs.pop("return_tensors", None)
         data = {}
         if text is not None:
-            texts = [text] if isinstance(text, str) else list(text)
+            texts = check_texts(text)  # strings of valid Unicode (a lone surrogate breaks the tokenizer)
             if validate_tags:
                 for prompt in texts:
                     validate_prompt(prompt)

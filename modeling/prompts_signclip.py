@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 SPOKEN_LANGUAGES = frozenset(
     "aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz ee el "
@@ -51,17 +51,54 @@ class UnknownLanguageError(ValueError):
     """A prompt tag that is not an ISO 639-1 spoken or a known ISO 639-3 sign language code."""
 
 
+def _shown(code) -> str:
+    """A tag as it can be printed: itself when printable UTF-8, else its repr (a lone surrogate, a non-string)."""
+    if isinstance(code, str) and code.isprintable():
+        try:
+            code.encode("utf-8")
+            return code
+        except UnicodeEncodeError:
+            pass
+    return repr(code)
+
+
 def check_language_codes(spoken_language: str, sign_language: str, prompt: str | None = None) -> None:
     where = f" in prompt {prompt!r}" if prompt is not None else ""
     if spoken_language not in SPOKEN_LANGUAGES:
         raise UnknownLanguageError(
-            f"unknown spoken language tag <{spoken_language}>{where}: expected an ISO 639-1 code such as <en>"
+            f"unknown spoken language tag <{_shown(spoken_language)}>{where}: expected an ISO 639-1 code such as <en>"
         )
     if sign_language not in SIGN_LANGUAGES:
         raise UnknownLanguageError(
-            f"unknown sign language tag <{sign_language}>{where}: expected an ISO 639-3 sign language code "
+            f"unknown sign language tag <{_shown(sign_language)}>{where}: expected an ISO 639-3 sign language code "
             f"such as <ase> (American), <gsg> (German), <bfi> (British); known: {', '.join(sorted(SIGN_LANGUAGES))}"
         )
+
+
+def check_texts(text) -> list[str]:
+    """`text` (one string or a sequence of them) as a list of strings that a tokenizer can take.
+
+    Refuses an item that is not a string and a string that is not valid Unicode: a lone surrogate such as
+    `"\\udcff"` (how Python decodes a byte that is not UTF-8, e.g. in a command-line argument) cannot be
+    encoded as UTF-8, so the tokenizer would fail on it with a bare `TypeError`. Errors name the text (its
+    repr) and its position in the list.
+    """
+    if isinstance(text, str) or not isinstance(text, Iterable) or isinstance(text, (bytes, bytearray, dict)):
+        texts = [text]
+    else:
+        texts = list(text)
+    for position, item in enumerate(texts):
+        if not isinstance(item, str):
+            raise ValueError(f"text {position} is not a string: {type(item).__name__} {item!r:.80}")
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(
+                f"text {position} {item!r:.200} is not valid Unicode (character {error.start}: {error.reason}); "
+                "a lone surrogate comes from bytes that are not UTF-8, e.g. a command-line argument in another "
+                "encoding"
+            ) from None
+    return texts
 
 
 def format_prompt(text: str, spoken_language: str = "en", sign_language: str = "ase") -> str:
@@ -80,6 +117,11 @@ def validate_prompt(prompt: str) -> None:
 def has_tags(prompt: str) -> bool:
     """True when the prompt starts with `<spoken> <sign>` tags."""
     return _LEADING_TAGS.match(prompt) is not None
+
+
+def strip_tags(prompt: str) -> str:
+    """The text of a prompt without its leading tags (`"<en> <ase> house"` -> `"house"`)."""
+    return _LEADING_TAGS.sub("", prompt, count=1).strip()
 
 
 def prompt_tag(prompt: str) -> str | None:
@@ -115,9 +157,11 @@ __all__ = [
     "SPOKEN_LANGUAGES",
     "UnknownLanguageError",
     "check_language_codes",
+    "check_texts",
     "format_prompt",
     "has_tags",
     "prompt_tag",
+    "strip_tags",
     "validate_prompt",
     "warn_if_untagged",
 ]

@@ -4,8 +4,15 @@ SignCLIP (Jiang et al., EMNLP 2024) was trained on poses that pose-format's `vid
 with MediaPipe Holistic (pose_format/bin/pose_estimation.py `pose_video` -> pose_format/utils/holistic.py
 `load_holistic`). This module runs the same Holistic graph, with the same settings and pose-format's own
 per-frame landmark reader, on frames streamed one at a time from `cv2.VideoCapture`, and streams the
-landmarks to disk: memory stays bounded for any length or resolution, and the file is byte-identical to
-`video_to_pose` on the same video. Poses are cached by content hash, so a video is extracted only once.
+landmarks to disk; the file is byte-identical to `video_to_pose` on the same video (frames up to
+`VideoConfig.max_side` pixels). Poses are cached by content hash, so a video is extracted only once.
+
+A container's claims are never trusted alone (`VideoConfig` holds every limit): the frame rate must be
+plausible, the number of decoded frames and the extraction's wall time are capped independently of it,
+frames larger than `max_side` are downscaled before MediaPipe (landmarks stay in the original pixel
+coordinates) and frames above `max_megapixels` are refused, by the size the container claims before
+anything is decoded and by each decoded frame; a video that decodes fewer frames than it declares is
+refused as truncated. So memory is bounded per frame for any length or resolution, and time per limit.
 
 mediapipe, cv2 and pose_format are imported lazily inside `try` blocks (remote-code rule), so the model
 loads without them; video input then asks for `pip install "signclip-hf[video]"`.
@@ -18,8 +25,10 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -39,7 +48,13 @@ INSTALL_HINT = (
 )
 CACHE_ENV = "SIGNCLIP_HF_POSE_CACHE"  # a folder, or "off" to disable the cache
 _CHUNK_FRAMES = 64  # landmarks buffered in memory before each write (~0.6 MB)
-_FORMAT_VERSION = "1"  # bump when the extraction changes: old cache entries are then ignored
+_FORMAT_VERSION = "2"  # bump when the extraction changes: old cache entries are then ignored
+# A duration limit also caps the frames decoded, at this rate whatever the header says (a header claiming
+# 1000 fps would otherwise let 5 s hold 5,000 frames): sign language video is recorded at 24-60 fps.
+ASSUMED_MAX_FPS = 60.0
+# Scratch files: `.signclip-<pid>-<name>.tmp`; a later run removes those whose process is gone.
+SCRATCH_PREFIX = ".signclip-"
+_SCRATCH = re.compile(r"^\.signclip-(\d+)-.*\.tmp$")
 
 
 class InvalidVideoError(InvalidPoseError):
@@ -59,7 +74,11 @@ class NoPersonError(InvalidVideoError):
 
 
 class VideoTooLongError(InvalidVideoError):
-    """Longer than the configured duration limit."""
+    """Longer than the configured duration limit (seconds, frames, or extraction time)."""
+
+
+class VideoTooLargeError(InvalidVideoError):
+    """A frame larger than `VideoConfig.max_megapixels` (claimed by the container or decoded)."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +86,18 @@ class VideoConfig:
     """How videos become poses.
 
     Args:
-        max_seconds: refuse videos longer than this (None: any length; extraction streams, so length
-            costs time, not memory).
+        max_seconds: refuse videos longer than this, by the frame rate they declare (None: any length;
+            extraction streams, so length costs time, not memory).
+        max_frames: refuse videos with more decoded frames than this, whatever their header says.
+            Default: `max_seconds` at `ASSUMED_MAX_FPS` (60) frames a second; no cap without `max_seconds`.
+        max_extract_seconds: give up (`VideoTooLongError`) when one extraction runs longer than this
+            wall-clock time. Default: 60 + 10 x `max_seconds` (MediaPipe does ~18 frames/s on one core);
+            none without `max_seconds`.
+        max_side: frames whose longer side exceeds this are downscaled to it (`cv2.INTER_AREA`) before
+            MediaPipe (which works at 256 px anyway); landmarks stay in the original pixel coordinates.
+        max_megapixels: refuse frames larger than this: first by the size the container claims, before
+            decoding, then by each decoded frame (8K UHD is 33.2 MP).
+        min_fps, max_fps: refuse videos declaring a frame rate outside this range (or none).
         cache_dir: folder of extracted `.pose` files keyed by content hash (None: no cache). Default:
             `$SIGNCLIP_HF_POSE_CACHE`, else `~/.cache/signclip_hf/poses` (`$XDG_CACHE_HOME` respected);
             `SIGNCLIP_HF_POSE_CACHE=off` disables it.
@@ -76,8 +105,74 @@ class VideoConfig:
     """
 
     max_seconds: float | None = None
+    max_frames: int | None = None
+    max_extract_seconds: float | None = None
+    max_side: int = 1920
+    max_megapixels: float = 36.0
+    min_fps: float = 1.0
+    max_fps: float = 240.0
     cache_dir: str | None = field(default_factory=lambda: default_cache_dir())
     array_fps: float = 30.0
+
+    def __post_init__(self):
+        def positive(name, integer=False, optional=True):
+            value = getattr(self, name)
+            if value is None and optional:
+                return
+            if integer:
+                ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+            else:
+                ok = (
+                    isinstance(value, (int, float, np.integer, np.floating))
+                    and not isinstance(value, bool)
+                    and math.isfinite(value)
+                    and value > 0
+                )
+            if not ok:
+                kind = "a whole number >= 1" if integer else "a positive finite number"
+                raise ValueError(f"VideoConfig.{name} must be {kind}{' or None' if optional else ''}, got {value!r}")
+
+        for name in ("max_seconds", "max_extract_seconds"):
+            positive(name)
+        positive("max_frames", integer=True)
+        positive("max_side", integer=True, optional=False)
+        for name in ("max_megapixels", "min_fps", "max_fps", "array_fps"):
+            positive(name, optional=False)
+        if self.min_fps > self.max_fps:
+            raise ValueError(f"VideoConfig.min_fps ({self.min_fps:g}) is above max_fps ({self.max_fps:g})")
+        if not self.min_fps <= self.array_fps <= self.max_fps:
+            raise ValueError(f"VideoConfig.array_fps ({self.array_fps:g}) is outside {self.min_fps:g}-{self.max_fps:g}")
+
+    def frame_limit(self) -> int | None:
+        """Most decoded frames allowed, independent of any header (None: no cap)."""
+        if self.max_frames is not None:
+            return int(self.max_frames)
+        return None if self.max_seconds is None else math.ceil(self.max_seconds * ASSUMED_MAX_FPS - 1e-6)
+
+    def time_limit(self) -> float | None:
+        """Most wall-clock seconds one extraction may take (None: no cap)."""
+        if self.max_extract_seconds is not None:
+            return float(self.max_extract_seconds)
+        return None if self.max_seconds is None else 60.0 + 10.0 * self.max_seconds
+
+    def fps_in_range(self, fps: float) -> bool:
+        return math.isfinite(fps) and self.min_fps <= fps <= self.max_fps
+
+    def check_fps(self, fps: float, name: str) -> None:
+        if not self.fps_in_range(fps):
+            claim = "declares no frame rate" if not math.isfinite(fps) or fps <= 0 else f"declares {fps:g} fps"
+            raise InvalidVideoError(
+                name,
+                f"{claim}; frame rates outside {self.min_fps:g}-{self.max_fps:g} fps are refused (a damaged header?)",
+            )
+
+    def check_size(self, width: int, height: int, name: str, claimed: bool = False) -> None:
+        if width * height > self.max_megapixels * 1e6:
+            what = "the container claims frames of" if claimed else "a decoded frame is"
+            raise VideoTooLargeError(
+                name,
+                f"{what} {width}x{height} ({width * height / 1e6:.1f} MP); the limit is {self.max_megapixels:g} MP",
+            )
 
 
 def default_cache_dir() -> str | None:
@@ -134,7 +229,7 @@ def video_pose_source(source: Any, name: str | None = None, config: VideoConfig 
     config = config or VideoConfig()
     if config.cache_dir is not None:
         return cached_pose_path(source, config, name)
-    with tempfile.TemporaryDirectory(prefix="signclip-video-") as directory:
+    with tempfile.TemporaryDirectory(prefix=f"signclip-video-{os.getpid()}-") as directory:
         return write_pose(source, Path(directory, "clip.pose"), config, name).read_bytes()
 
 
@@ -212,15 +307,15 @@ def write_pose(source: Any, output: str | os.PathLike, config: VideoConfig | Non
     if isinstance(source, np.ndarray):
         if not is_video(source):
             raise InvalidVideoError(name, f"expected (frames, height, width, 3) uint8 RGB frames, got {source.shape}")
-        frames = _ArrayFrames(source, config.array_fps)
+        frames = _ArrayFrames(source, config, name)
         return _extract(frames, output, name, config)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        with tempfile.TemporaryDirectory(prefix="signclip-video-") as directory:
+        with tempfile.TemporaryDirectory(prefix=f"signclip-video-{os.getpid()}-") as directory:
             path = Path(directory, "video")
             path.write_bytes(source)
-            return _extract(_VideoFileFrames(path, name), output, name, config)
+            return _extract(_VideoFileFrames(path, name, config), output, name, config)
     _check_file(source, name)
-    return _extract(_VideoFileFrames(source, name), output, name, config)
+    return _extract(_VideoFileFrames(source, name, config), output, name, config)
 
 
 def _check_file(path, name: str) -> None:
@@ -241,13 +336,31 @@ def _video_stack():
     return cv2, holistic
 
 
+def _fit(cv2, frame: np.ndarray, config: VideoConfig, name: str) -> tuple[np.ndarray, int, int]:
+    """A decoded frame checked against the pixel limit and downscaled to `max_side`; with its original size."""
+    height, width = frame.shape[:2]
+    config.check_size(width, height, name)
+    longest = max(width, height)
+    if longest > config.max_side:
+        scale = config.max_side / longest
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    return frame, width, height
+
+
+_RATE_PROBE_FRAMES = 12  # frames decoded to measure a variable frame rate
+
+
 class _VideoFileFrames:
     """RGB frames decoded one at a time by OpenCV (its FFmpeg backend decodes the same pixels as PyAV's
-    rgb24 conversion that `video_to_pose` uses; rotation metadata is applied by both)."""
+    rgb24 conversion that `video_to_pose` uses; rotation metadata is applied by both).
 
-    def __init__(self, path, name: str):
+    The claimed frame size is checked before the first frame is decoded; each decoded frame is checked
+    again and downscaled (before the colour conversion, so only one full-size copy exists at a time)."""
+
+    def __init__(self, path, name: str, config: VideoConfig):
         cv2, _ = _video_stack()
-        self.cv2, self.name = cv2, name
+        self.cv2, self.name, self.config = cv2, name, config
         self.capture = cv2.VideoCapture(os.fspath(path))
         if not self.capture.isOpened():
             raise UnreadableVideoError(name, "not a readable video (OpenCV/FFmpeg cannot open it: another format?)")
@@ -255,24 +368,74 @@ class _VideoFileFrames:
         self.fps = fps if math.isfinite(fps) and fps > 0 else 0.0
         count = self.capture.get(cv2.CAP_PROP_FRAME_COUNT)
         self.declared_frames = int(count) if math.isfinite(count) and count > 0 else None
+        self.declared_seconds, self.last_seconds = None, None
+        width, height = (self.capture.get(p) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+        if math.isfinite(width) and math.isfinite(height) and width > 0 and height > 0:
+            try:
+                config.check_size(int(width), int(height), name, claimed=True)
+            except InvalidVideoError:
+                self.capture.release()
+                raise
+        self._check_rate(path)
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def _check_rate(self, path) -> None:
+        """The frame rate the first `_RATE_PROBE_FRAMES` frame timestamps show (median spacing), against the
+        header's. A constant-rate file agrees with its header, which is kept (so the `.pose` matches pose-format's
+        `video_to_pose`). A variable-frame-rate container — a browser's MediaRecorder WebM, where OpenCV reports
+        the 1 ms time base as "1000 fps" or a rate guessed from the first frames — gets the measured rate, and its
+        declared frame count (derived from that guess) is replaced by its declared duration. A header that lies
+        about evenly spaced frames (2,000 frames 1 ms apart) measures the same absurd rate and is refused."""
+        stamps = []
+        for _ in range(_RATE_PROBE_FRAMES):
+            if not self.capture.grab():
+                break
+            stamps.append(self.capture.get(self.cv2.CAP_PROP_POS_MSEC))
+        self.capture.release()
+        steps = np.diff(np.asarray(stamps, dtype=np.float64))
+        steps = steps[np.isfinite(steps) & (steps > 0)]
+        measured = 1000.0 / float(np.median(steps)) if len(steps) else 0.0
+        header_ok = self.config.fps_in_range(self.fps)
+        if header_ok and (measured == 0.0 or abs(measured - self.fps) <= 0.1 * self.fps):
+            pass  # the header is confirmed (or cannot be checked: fewer than two frames)
+        elif self.config.fps_in_range(measured):
+            if self.fps > 0 and self.declared_frames is not None:
+                self.declared_seconds = self.declared_frames / self.fps
+            self.fps, self.declared_frames = measured, None
+        else:
+            claim = f"declares {self.fps:g} fps" if self.fps > 0 else "declares no frame rate"
+            shows = f"its frame timestamps show {measured:.4g} fps" if measured > 0 else "its frames carry no timestamps"
+            raise InvalidVideoError(
+                self.name,
+                f"{claim} and {shows}; frame rates outside {self.config.min_fps:g}-{self.config.max_fps:g} fps "
+                "are refused (a damaged header?)",
+            )
+        self.capture = self.cv2.VideoCapture(os.fspath(path))
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int, int]]:
         try:
             while True:
                 ok, frame = self.capture.read()
                 if not ok:
                     return
-                yield self.cv2.cvtColor(frame, self.cv2.COLOR_BGR2RGB)
+                if self.declared_seconds is not None:
+                    self.last_seconds = self.capture.get(self.cv2.CAP_PROP_POS_MSEC) / 1000.0
+                frame, width, height = _fit(self.cv2, frame, self.config, self.name)
+                yield self.cv2.cvtColor(frame, self.cv2.COLOR_BGR2RGB), width, height
         finally:
             self.capture.release()
 
 
 class _ArrayFrames:
-    def __init__(self, frames: np.ndarray, fps: float):
-        self.frames, self.fps, self.declared_frames = frames, fps, len(frames)
+    def __init__(self, frames: np.ndarray, config: VideoConfig, name: str):
+        self.frames, self.config, self.name = frames, config, name
+        self.fps, self.declared_frames = config.array_fps, len(frames)
+        self.declared_seconds, self.last_seconds = None, None
 
-    def __iter__(self) -> Iterator[np.ndarray]:
-        return (np.ascontiguousarray(frame) for frame in self.frames)
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int, int]]:
+        cv2, _ = _video_stack()
+        for frame in self.frames:
+            frame, width, height = _fit(cv2, frame, self.config, self.name)
+            yield np.ascontiguousarray(frame), width, height
 
 
 def _extract(frames, output: Path, name: str, config: VideoConfig) -> Path:
@@ -287,23 +450,38 @@ def _extract(frames, output: Path, name: str, config: VideoConfig) -> Path:
     from pose_format.pose_header import PoseHeader, PoseHeaderDimensions
     from pose_format.utils.reader import ConstStructs
 
-    limit = _frame_limit(config, frames.fps)
-    if limit is not None and frames.declared_frames is not None and frames.declared_frames > limit:
-        seconds = frames.declared_frames / (frames.fps or 30.0)
-        raise VideoTooLongError(name, f"{seconds:.1f} s long; the limit is {config.max_seconds:g} s")
+    config.check_fps(frames.fps, name)
+    declared = frames.declared_frames
+    if frames.declared_seconds is not None and config.max_seconds is not None:
+        if frames.declared_seconds > config.max_seconds:
+            raise VideoTooLongError(name, f"{frames.declared_seconds:.1f} s long; the limit is {config.max_seconds:g} s")
+    duration_limit = _duration_frames(config, frames.fps)
+    frame_limit = config.frame_limit()
+    if duration_limit is not None and declared is not None and declared > duration_limit:
+        raise VideoTooLongError(name, f"{declared / frames.fps:.1f} s long; the limit is {config.max_seconds:g} s")
+    if frame_limit is not None and declared is not None and declared > frame_limit:
+        raise VideoTooLongError(name, f"declares {declared} frames; {_frame_limit_text(config)}")
+    time_limit = config.time_limit()
+    deadline = None if time_limit is None else time.monotonic() + time_limit
     num_points = sum(len(c.points) for c in holistic.holistic_components("XYZC", 0))
-    scratch = [output.with_name(f".{output.name}.{os.getpid()}.{part}.tmp") for part in ("data", "conf", "pose")]
+    scratch = [scratch_path(output, part) for part in ("data", "conf", "pose")]
     model = holistic.mp_holistic.Holistic(**HOLISTIC_SETTINGS)
     count, person, size = 0, False, None
     data = np.empty((_CHUNK_FRAMES, num_points, 3), np.float32)
     conf = np.empty((_CHUNK_FRAMES, num_points), np.float32)
     try:
         with open(scratch[0], "wb") as data_file, open(scratch[1], "wb") as conf_file:
-            for frame in frames:
+            for frame, width, height in frames:
                 if size is None:
-                    size = frame.shape[1], frame.shape[0]
-                if limit is not None and count >= limit:
+                    size = width, height
+                if duration_limit is not None and count >= duration_limit:
                     raise VideoTooLongError(name, f"more than {config.max_seconds:g} s long (the limit)")
+                if frame_limit is not None and count >= frame_limit:
+                    raise VideoTooLongError(name, f"more than {frame_limit} frames; {_frame_limit_text(config)}")
+                if deadline is not None and time.monotonic() > deadline:
+                    raise VideoTooLongError(
+                        name, f"extraction stopped after {count} frames: it ran past the {time_limit:g} s time limit"
+                    )
                 results = model.process(frame)
                 person |= results.pose_landmarks is not None
                 data[count % _CHUNK_FRAMES], conf[count % _CHUNK_FRAMES] = holistic._extract_frame_data(
@@ -318,11 +496,21 @@ def _extract(frames, output: Path, name: str, config: VideoConfig) -> Path:
             conf_file.write(conf[:rest].tobytes())
         if count == 0:
             raise UnreadableVideoError(name, "no frame could be decoded (empty or truncated video)")
-        declared = frames.declared_frames
-        if declared is not None and declared - count > max(2, declared // 10):  # headers may be off by a few
+        # OpenCV reports the container's own frame count (the bundled MP4: 58 declared, 58 decoded); one
+        # frame of slack covers a count estimated from the duration. Anything more is a truncated file.
+        if declared is not None and declared - count > 1:
             raise UnreadableVideoError(
                 name, f"truncated or damaged: the container declares {declared} frames, only {count} could be decoded"
             )
+        # variable frame rate: the declared duration against the last decoded frame's timestamp (+ one frame)
+        if frames.declared_seconds is not None and frames.last_seconds is not None:
+            decoded_seconds = frames.last_seconds + 1.0 / frames.fps
+            if frames.declared_seconds - decoded_seconds > 2.0 / frames.fps:
+                raise UnreadableVideoError(
+                    name,
+                    f"truncated or damaged: the container declares {frames.declared_seconds:.2f} s, "
+                    f"frames could be decoded up to {decoded_seconds:.2f} s",
+                )
         if not person:
             raise NoPersonError(name, f"MediaPipe Holistic found no person in any of the {count} frames")
         header = PoseHeader(  # as pose-format's `load_holistic` builds it
@@ -346,34 +534,80 @@ def _extract(frames, output: Path, name: str, config: VideoConfig) -> Path:
             path.unlink(missing_ok=True)
 
 
-def _frame_limit(config: VideoConfig, fps: float) -> int | None:
-    """Most frames allowed by `max_seconds` (videos without a frame rate count as 30 fps)."""
-    return None if config.max_seconds is None else math.floor(config.max_seconds * (fps or 30.0) + 1e-6)
+def _duration_frames(config: VideoConfig, fps: float) -> int | None:
+    """Most frames allowed by `max_seconds` at the video's (checked) frame rate."""
+    return None if config.max_seconds is None else math.floor(config.max_seconds * fps + 1e-6)
+
+
+def _frame_limit_text(config: VideoConfig) -> str:
+    if config.max_frames is not None:
+        return f"the limit is {config.frame_limit()} frames"
+    return f"the limit is {config.max_seconds:g} s at up to {ASSUMED_MAX_FPS:g} fps ({config.frame_limit()} frames)"
 
 
 def _check_cached_duration(path: Path, config: VideoConfig, name: str) -> None:
-    """The duration limit applies to cache hits too: frames and fps are read from the `.pose` header."""
-    if config.max_seconds is None:
-        return
+    """The limits apply to cache hits too: frames and fps are read from the `.pose` header."""
     from pose_format.pose_header import PoseHeader
     from pose_format.utils.reader import BufferReader, ConstStructs
 
     with open(path, "rb") as handle:
         reader = BufferReader(handle.read(256 * 1024))  # a holistic header is ~14 KB
-    PoseHeader.read(reader)
+    header = PoseHeader.read(reader)
     fps, count = reader.unpack(ConstStructs.float), reader.unpack(ConstStructs.uint)
-    if count > _frame_limit(config, fps):
-        raise VideoTooLongError(name, f"{count / (fps or 30.0):.1f} s long; the limit is {config.max_seconds:g} s")
+    config.check_fps(fps, name)
+    config.check_size(header.dimensions.width, header.dimensions.height, name)
+    duration_limit, frame_limit = _duration_frames(config, fps), config.frame_limit()
+    if duration_limit is not None and count > duration_limit:
+        raise VideoTooLongError(name, f"{count / fps:.1f} s long; the limit is {config.max_seconds:g} s")
+    if frame_limit is not None and count > frame_limit:
+        raise VideoTooLongError(name, f"{count} frames; {_frame_limit_text(config)}")
+
+
+def scratch_path(path: str | os.PathLike, part: str = "part") -> Path:
+    """This process's scratch name for `path` (same folder, so the final rename is atomic)."""
+    path = Path(path)
+    return path.with_name(f"{SCRATCH_PREFIX}{os.getpid()}-{path.name}.{part}.tmp")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process: leave its files alone
+    return True
+
+
+def remove_stale_scratch(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Delete the scratch files (`.signclip-<pid>-*.tmp`) under `folder` whose process no longer runs.
+
+    Only names this module writes are touched; the files of a run still in progress are kept."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.rglob(f"{SCRATCH_PREFIX}*.tmp") if recursive else folder.glob(f"{SCRATCH_PREFIX}*.tmp"):
+        match = _SCRATCH.match(path.name)
+        if match and not path.is_symlink() and path.is_file() and not _alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def _atomic_write_bytes(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    scratch = scratch_path(path)
     scratch.write_bytes(content)
     os.replace(scratch, path)
 
 
-_ERRORS = {cls.__name__: cls for cls in (InvalidVideoError, UnreadableVideoError, NoPersonError, VideoTooLongError)}
+_ERRORS = {
+    cls.__name__: cls
+    for cls in (InvalidVideoError, UnreadableVideoError, NoPersonError, VideoTooLongError, VideoTooLargeError)
+}
 
 __all__ = [
     "VideoConfig",
@@ -381,6 +615,8 @@ __all__ = [
     "UnreadableVideoError",
     "NoPersonError",
     "VideoTooLongError",
+    "VideoTooLargeError",
+    "ASSUMED_MAX_FPS",
     "HOLISTIC_SETTINGS",
     "VIDEO_EXTENSIONS",
     "is_video",
@@ -390,4 +626,6 @@ __all__ = [
     "write_pose",
     "cached_pose_path",
     "default_cache_dir",
+    "remove_stale_scratch",
+    "scratch_path",
 ]

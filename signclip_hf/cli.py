@@ -146,6 +146,24 @@ def add_num_proc(parser: argparse.ArgumentParser, default: int = 1) -> None:
     parser.add_argument("--num-proc", type=int, default=default, metavar="N", help="worker processes")
 
 
+def add_ray(parser: argparse.ArgumentParser) -> None:
+    """`--ray [ADDRESS]` (+ `--ray-workers`, `--ray-gpus`): run the job on a Ray cluster (the `ray` extra).
+
+    `--ray` alone joins the cluster in `RAY_ADDRESS`, else starts Ray on this machine; off by default.
+    """
+    parser.add_argument(
+        "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+        help="run on a Ray cluster: this address, else RAY_ADDRESS, else a local Ray instance",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ray-workers", type=positive_int, default=None, metavar="N",
+        help="Ray actors (with --ray); as many as the cluster's CPUs (or GPUs) when not given",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ray-gpus", type=float, default=0.0, metavar="G", help="GPUs per Ray actor (with --ray; 0: CPU actors)"
+    )
+
+
 def add_repeatable(parser: argparse.ArgumentParser, flag: str, metavar: str, help: str, **kwargs) -> None:
     """An option given once per value (`--task a --task b`), like `--query`: the one style for several values."""
     parser.add_argument(flag, action="append", default=None, metavar=metavar, help=help, **kwargs)
@@ -168,6 +186,17 @@ def positive_ints(text: str) -> tuple[int, ...]:
     if min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected numbers >= 1, got {text!r}")
     return values
+
+
+def positive_float(text: str) -> float:
+    """A positive, finite number (seconds, megabytes...): not inf or nan, which would disable a limit, nor <= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
 
 
 def positive_int(text: str) -> int:

@@ -16,6 +16,9 @@ EXTRAS = {
     "video": "video input and pose rendering (MediaPipe Holistic, OpenCV)",
     "app": "the Gradio app (`app`, `push --space`)",
     "spotting": "ELAN / SRT / WebVTT spotting outputs and segments",
+    "serve": "the HTTP embedding service (`serve`: FastAPI, uvicorn)",
+    "ray": "corpus jobs on a Ray cluster (`--ray`)",
+    "onnx": "ONNX export and the onnxruntime backend (`export`)",
 }
 
 

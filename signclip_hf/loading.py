@@ -17,6 +17,7 @@ import os
 from typing import Literal
 
 Head = Literal["contrastive", "classifier", "saved"]
+Backend = Literal["torch", "onnx"]
 
 
 def _resolve(name: str | os.PathLike, kind: str, token: str | bool | None = None) -> str:
@@ -127,6 +128,9 @@ def load_model(
     token: str | bool | None = None,
     dtype=None,
     trust_remote_code: bool = False,
+    backend: Backend | None = None,
+    precision: str | None = None,
+    onnx_threads: int | None = None,
 ):
     """(model in eval mode, processor) from a local folder or a Hub repo id.
 
@@ -134,6 +138,10 @@ def load_model(
         head: "contrastive" (`AutoModel`: the two towers and their scores), "classifier"
             (`AutoModelForVideoClassification`: a fine-tuned ISLR model) or "saved" (whichever architecture
             the folder's `config.json` names).
+        backend: None (a folder written by `signclip-hf export` is served by onnxruntime, anything else by
+            PyTorch), "torch" or "onnx" (then the folder must be an exported one).
+        precision, onnx_threads: for the onnxruntime backend, "fp32" or "int8" graphs (None:
+            `SIGNCLIP_HF_ONNX_PRECISION` or fp32) and intra-op threads (`signclip_hf.export.OnnxSignCLIPModel`).
     """
     from . import register_auto_classes
 
@@ -141,6 +149,19 @@ def load_model(
     from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoProcessor
 
     path = resolve_model(name, token)
+    if backend not in (None, "torch", "onnx"):
+        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+    exported = os.path.isfile(os.path.join(path, "signclip_onnx.json"))
+    if backend == "onnx" and not exported:
+        raise ValueError(f"{name}: not an exported ONNX folder (no signclip_onnx.json); run `signclip-hf export` first")
+    if exported:
+        if backend == "torch":
+            raise ValueError(f"{name}: an exported ONNX folder has no PyTorch weights; load it with backend='onnx'")
+        if head == "classifier":
+            raise ValueError(f"{name}: an exported ONNX folder holds a contrastive SignCLIPModel, not a classifier")
+        from .export.runtime import load_onnx_model
+
+        return load_onnx_model(path, precision, onnx_threads)
     options = {"revision": revision, "token": token, "trust_remote_code": trust_remote_code}
     if head == "saved":
         architectures = AutoConfig.from_pretrained(path, **options).architectures or []

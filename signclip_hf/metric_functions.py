@@ -13,6 +13,46 @@ import statistics
 import numpy as np
 
 
+def check_scores(scores, name: str = "scores") -> np.ndarray:
+    """A 2-D float64 score matrix of finite numbers (NaN / inf would rank silently wrong)."""
+    try:
+        scores = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a matrix of numbers: {error}") from None
+    if scores.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D matrix, got shape {scores.shape}")
+    if not np.isfinite(scores).all():
+        row, column = np.argwhere(~np.isfinite(scores))[0]
+        raise ValueError(
+            f"{name} hold {int((~np.isfinite(scores)).sum())} NaN or infinite value(s), e.g. "
+            f"{scores[row, column]} at row {row}, column {column}: every score must be a finite number"
+        )
+    return scores
+
+
+def check_ids(references, name: str = "references") -> np.ndarray:
+    """A 1-D int64 array of whole numbers (2.5 is not a class id)."""
+    values = np.asarray(references)
+    if values.dtype == object or values.dtype.kind not in "iuf" or values.ndim != 1:
+        raise ValueError(f"{name} must be a list of whole numbers, got {values.dtype} values of shape {values.shape}")
+    if values.dtype.kind == "f" and not (np.isfinite(values).all() and (values == np.round(values)).all()):
+        raise ValueError(f"{name} must be whole numbers, got {values[~(values == np.round(values))][:3].tolist()}")
+    return values.astype(np.int64)
+
+
+def check_ks(ks) -> tuple[int, ...]:
+    """Cut-offs k: whole numbers >= 1 (one int, or a sequence of them)."""
+    ks = (ks,) if isinstance(ks, (int, np.integer)) else ks
+    try:
+        ks = tuple(ks)
+    except TypeError:
+        raise ValueError(f"ks must be whole numbers >= 1, got {ks!r}") from None
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"ks must be whole numbers >= 1, got {k!r} in {ks!r}")
+    return tuple(int(k) for k in ks)
+
+
 def true_class_ranks(scores: np.ndarray, references: np.ndarray) -> np.ndarray:
     """1-based rank of each true class, ties pessimistic: 1 + other classes scoring >= the true class."""
     true_scores = np.take_along_axis(scores, references[:, None], axis=1)
@@ -21,9 +61,10 @@ def true_class_ranks(scores: np.ndarray, references: np.ndarray) -> np.ndarray:
 
 def classification_metrics(scores: np.ndarray, references: np.ndarray, ks: tuple[int, ...] = (1, 5)) -> dict:
     """Top-k accuracies, macro accuracy and the example count of (N, C) class scores against true class ids."""
-    scores = np.asarray(scores, dtype=np.float64)
-    references = np.asarray(references, dtype=np.int64)
-    if scores.ndim != 2 or scores.shape[0] != len(references):
+    scores = check_scores(scores, "predictions")
+    references = check_ids(references)
+    ks = check_ks(ks)
+    if scores.shape[0] != len(references):
         raise ValueError(f"expected (num_examples, num_classes) scores and num_examples references, got "
                          f"{scores.shape} and {references.shape}")
     if len(references) == 0:
@@ -64,8 +105,14 @@ def deduplicate_columns(scores: np.ndarray, texts: list[str] | None) -> tuple[np
     """(P, T) scores -> (P, U) scores over distinct prompts (max over copies) and each column's prompt id."""
     if texts is None:
         return scores, np.arange(scores.shape[1])
+    if isinstance(texts, str):
+        raise ValueError("texts must be a list of prompt strings, one per column, not one string")
+    texts = list(texts)
     if len(texts) != scores.shape[1]:
         raise ValueError(f"texts has {len(texts)} entries but the score matrix has {scores.shape[1]} columns")
+    wrong = next((i for i, text in enumerate(texts) if not isinstance(text, str)), None)
+    if wrong is not None:
+        raise ValueError(f"texts must be strings: entry {wrong} is {type(texts[wrong]).__name__} {texts[wrong]!r:.80}")
     _, first_index, prompt_of_column = np.unique(
         np.asarray(texts, dtype=object), return_index=True, return_inverse=True
     )
@@ -87,17 +134,21 @@ def retrieval_metrics(
     chunk_size: int = 1024,
 ) -> dict[str, float]:
     """Text->pose P@k, MedianR, MeanR and pose->text R@k, MedianR, MeanR over distinct prompts (see module doc)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    references = np.asarray(references, dtype=np.int64)
-    if scores.ndim != 2 or scores.shape[0] != len(references):
+    scores = check_scores(scores, "predictions")
+    references = check_ids(references)
+    ks = check_ks(ks)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")
+    if scores.shape[0] != len(references):
         raise ValueError(f"expected a (num_poses, num_texts) score matrix and num_poses references, got "
                          f"{scores.shape} and {references.shape}")
-    if len(references) and (references.min() < 0 or references.max() >= scores.shape[1]):
+    if len(references) == 0:
+        raise ValueError("no poses to score")
+    if references.min() < 0 or references.max() >= scores.shape[1]:
         raise ValueError(f"references must be text columns in [0, {scores.shape[1]})")
     merged, prompt_of_column = deduplicate_columns(scores, texts)
     pose_prompt = prompt_of_column[references]  # (P,) distinct prompt id of each pose
     queries = np.unique(pose_prompt)  # prompts that have at least one pose
-    ks = tuple(int(k) for k in ks)
 
     t2v_relevant = queries[:, None] == pose_prompt[None, :]
     t2v_hits, t2v_first = rank_statistics(merged[:, queries].T, t2v_relevant, ks, chunk_size)
@@ -118,4 +169,4 @@ def retrieval_metrics(
     return results
 
 
-__all__ = ["classification_metrics", "retrieval_metrics"]
+__all__ = ["check_ks", "check_scores", "classification_metrics", "retrieval_metrics"]

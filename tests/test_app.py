@@ -38,7 +38,6 @@ from fixtures.tiny import tiny_config, tiny_model, tiny_processor
 
 CANDIDATES = ["house", "sun", "tree", "hello"]
 DGS_HOUSE = SAMPLE_DIR / "signs" / "dgs-HOUSE1A.pose"  # 1.15 MB: over the 1 MB limit the served app gets
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -233,26 +232,12 @@ def test_a_fine_tuned_classifier_ranks_its_own_labels(tmp_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI must run the browser tests: install the Debian packages chromium and chromium-driver")
-        pytest.skip("chromium / chromium-driver are not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from fixtures.web_page import chromium, require_chromium
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1280,1200",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    yield driver
-    driver.quit()
+    require_chromium()
+
+    with chromium(window_size="1280,1200") as driver:
+        yield driver
 
 
 def save_screenshot(driver, tmp_path, name: str) -> Path:
@@ -339,7 +324,7 @@ def test_space_pushed_to_the_hub_runs_without_signclip_hf(hub_env, model_dir, tm
 
     folder = Path(snapshot_download(space, repo_type="space", local_dir=tmp_path / "space"))
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts}
-    assert {"app.py", "render.py", "requirements.txt", "README.md", "examples/house.pose"} <= files
+    assert {"app.py", "render.py", "handler.py", "requirements.txt", "README.md", "examples/house.pose"} <= files
     meta = yaml.safe_load((folder / "README.md").read_text().split("---")[1])
     assert (meta["sdk"], meta["sdk_version"], meta["app_file"], meta["models"]) == (
         "gradio",
@@ -354,9 +339,10 @@ def test_space_pushed_to_the_hub_runs_without_signclip_hf(hub_env, model_dir, tm
         r"^transformers==\S+$", requirements, re.MULTILINE
     )
     # everything app.py and render.py import is the standard library, a sibling, or a listed requirement
-    import_names = {"pose-format": "pose_format", "pyyaml": "yaml", "opencv-python-headless": "cv2"}
-    provided = {import_names.get(name, name) for name in REQUIREMENTS} | {"render"} | set(sys.stdlib_module_names)
-    assert imported_modules(folder / "app.py") | imported_modules(folder / "render.py") <= provided
+    import_names = {"pose-format": "pose_format", "pyyaml": "yaml", "opencv-python-headless": "cv2", "pillow": "PIL"}
+    siblings = {"render", "handler"}
+    provided = {import_names.get(name, name) for name in REQUIREMENTS} | siblings | set(sys.stdlib_module_names)
+    assert set().union(*(imported_modules(folder / f"{name}.py") for name in ["app", *siblings])) <= provided
 
     port = free_port()
     env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),

@@ -199,7 +199,8 @@ def _missing(monkeypatch, *modules: str) -> None:
     [
         (("srt",), "spotting", ["spot", "{tmp}", "REC", "--query", "a", "--segments", "{tmp}/cues.srt", "--output", "o"]),
         (("webvtt",), "spotting", ["spot", "{tmp}", "REC", "--query", "a", "--segments", "{tmp}/cues.vtt", "--output", "o"]),
-        (("pympi",), "spotting", ["spot", "{tmp}", "REC", "--query", "a", "--segments", "{tmp}/ann.eaf", "--output", "o"]),
+        (("pympi",), "spotting", ["spot", "{tmp}", "REC", "--query", "a", "--output", "o", "--eaf", "{tmp}/o.eaf"]),
+        (("srt",), "spotting", ["spot", "{tmp}", "REC", "--query", "a", "--output", "o", "--srt", "{tmp}/o.srt"]),
         (("gradio",), "app", ["app", "{tmp}"]),
         (("mediapipe",), "video", ["video-to-pose", "{tmp}", "--output", "{tmp}/poses"]),
         (("cv2",), "video", ["render", "{house}", "--output", "{tmp}/house.gif"]),

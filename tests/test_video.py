@@ -36,7 +36,7 @@ from signclip_hf.endpoint.handler import EndpointHandler
 from signclip_hf.pipeline import save_for_pipeline
 from signclip_hf.render import render_pose
 from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE, TEST_VIDEO
-from signclip_hf.video import render_features
+from signclip_hf.video import read_errors, render_features
 
 from fixtures.tiny import tiny_model, tiny_processor
 
@@ -184,7 +184,7 @@ def test_video_to_pose_cli_resumes_and_reports_bad_videos(reference, tmp_path, c
         "one_frame.pose",
         "video_errors.tsv",
     ]
-    errors = dict(line.split("\t") for line in (poses / "video_errors.tsv").read_text().splitlines())
+    errors = read_errors(poses / "video_errors.tsv")
     assert {Path(k).name: v.split(":")[0] for k, v in errors.items()} == {
         "blank.avi": "NoPersonError",
         "empty.mp4": "UnreadableVideoError",

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--host", default="127.0.0.1", metavar="ADDRESS", help="address to serve on (this machine only by default)"
     )
     parser.add_argument("--port", type=cli.positive_int, default=7860, metavar="PORT", help="port to serve on")
-    parser.add_argument("--max-upload-mb", type=float, default=50.0, metavar="MB", help="largest accepted upload")
+    parser.add_argument("--max-upload-mb", type=cli.positive_float, default=50.0, metavar="MB", help="largest accepted upload")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -78,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--license", default="other", metavar="ID", help="licence of the dataset card (with --push-to-hub)"
     )
+    cli.add_ray(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,7 +101,13 @@ def run(args: argparse.Namespace) -> int:
         on_duplicate=args.on_duplicate,
         on_empty_label=args.on_empty_label,
     )
-    dataset, report = build_dataset(args.root, args.metadata, args.output, config)
+    if args.ray is not None:  # the same shards, written by a Ray actor pool
+        from ..cluster.build import build_dataset_ray
+        from ..cluster.runtime import ray_config_from_args
+
+        dataset, report = build_dataset_ray(args.root, args.metadata, args.output, config, ray_config_from_args(args))
+    else:
+        dataset, report = build_dataset(args.root, args.metadata, args.output, config)
     print(report.summary())
     if args.push_to_hub and report.stored > 0:
         push_pose_dataset(

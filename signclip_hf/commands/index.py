@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-column", default="label", metavar="NAME", help="dataset column of the class labels")
     parser.add_argument("--text-column", default="text", metavar="NAME", help="dataset column of the prompt texts")
     cli.add_batch_size(parser)
+    parser.add_argument(
+        "--embeddings", default=None, metavar="EMBEDDINGS",
+        help="build from this `signclip-hf embed` Parquet folder (same model and dataset) without re-embedding",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,9 +54,14 @@ def run(args: argparse.Namespace) -> int:
                          ef_construction=args.ef_construction, ef_search=args.ef_search)  # fmt: skip
     dataset = load_dataset(args.dataset)
     model, processor = load_model(args.model)
+    embedded = None
+    if args.embeddings is not None:  # the pose tower already ran (`embed`, maybe on Ray): read its vectors
+        from ..cluster.embed import gallery_parts_with_embeddings
+
+        embedded = gallery_parts_with_embeddings(args.embeddings, model, processor, dataset, args.split)
     index = SignIndex.build(
         model, processor, dataset, config, model_name=args.model, split=args.split, label_column=args.label_column,
-        text_column=args.text_column, batch_size=args.batch_size, dataset_name=args.dataset,
+        text_column=args.text_column, batch_size=args.batch_size, dataset_name=args.dataset, embedded=embedded,
     )  # fmt: skip
     index.save(args.output)
     meta = index.metadata

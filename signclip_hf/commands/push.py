@@ -34,11 +34,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--space-gallery", default=None, metavar="DATASET_ID", help="Hub dataset (build-dataset) the Space searches"
     )
+    parser.add_argument(
+        "--static", default=None, metavar="EXPORTED_DIR",
+        help="with --space: a static Space (the `signclip-hf web` page) for this export of the model instead; the "
+        "page loads the export's graphs from REPO_ID",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     from ..cards import CardInfo
     from ..hub import push_model
+
+    if args.static:
+        if not args.space:
+            raise ValueError("--static needs --space SPACE_ID (the static Space to push)")
+        from ..web.site import read_export
+
+        read_export(args.static)  # a bad export fails before anything is pushed
 
     base_model = args.base_model[0] if args.base_model and len(args.base_model) == 1 else args.base_model
     card = CardInfo(
@@ -53,7 +65,12 @@ def run(args: argparse.Namespace) -> int:
     )
     commit = push_model(args.model, args.repo_id, args.private, args.revision, card, args.eval_results)
     print(f"Pushed {args.model} to {args.repo_id} ({args.revision or 'main'}): {commit.commit_url}")
-    if args.space:
+    if args.space and args.static:
+        from ..web.space import push_static_space
+
+        _, space_commit = push_static_space(args.space, args.repo_id, args.static, args.private)
+        print(f"Pushed the static web page Space {args.space}: {space_commit.commit_url}")
+    elif args.space:
         from ..space.stage import push_space
 
         space_commit = push_space(args.space, args.repo_id, args.space_gallery, args.private)

@@ -33,5 +33,5 @@ def run(args: argparse.Namespace) -> int:
         pose = load_pose(args.pose)
     except (struct.error, IndexError, UnicodeDecodeError) as error:
         raise ValueError(f"{args.pose}: not a readable .pose file ({type(error).__name__}: {error})") from None
-    print(render_pose(pose, args.output, fps=args.fps, video=args.video, max_frames=args.frames))
+    print(render_pose(pose, args.output, fps=args.fps, video=args.video, max_frames=args.frames, name=args.pose))
     return 0

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     cli.add_repeatable(queries, "--pose", "FILE", help="a .pose clip to look for similar clips of; repeat for several")
     cli.add_languages(parser)
-    cli.add_top_k(parser, help="matches per query")
+    cli.add_top_k(parser, help="matches per query (0: every clip)")
     cli.add_output(parser, help="also write the ranked matches as JSON here", required=False)
 
 
@@ -33,22 +33,26 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..loading import load_model
-    from ..search.index import METADATA_FILE, SignIndex
+    from ..search.index import SignIndex, read_metadata, resolve_model_path, text_queries
+    from ..spotting.outputs import check_output_paths
 
-    if args.top_k < 1:
-        raise ValueError(f"top-k must be >= 1, got {args.top_k}")
-    model_name = args.model
-    if model_name is None:
-        metadata = Path(args.index) / METADATA_FILE
-        if not metadata.is_file():
-            raise FileNotFoundError(f"{args.index}: not a SignCLIP index (no {METADATA_FILE})")
-        model_name = json.loads(metadata.read_text())["model"]
+    check_output_paths(  # before any work: the JSON may not overwrite the index or a query clip
+        {"--output": args.output},
+        {"INDEX_DIR": args.index, **{f"--pose {i + 1}": path for i, path in enumerate(args.pose or ())}},
+    )
+    if args.top_k < 0:
+        raise ValueError(f"top-k must be >= 0 (0: every clip), got {args.top_k}")
+    if args.query:
+        text_queries(args.query)  # bad text fails before anything is loaded
+    metadata = read_metadata(args.index)  # a damaged index fails before a model is loaded
+    model_name = args.model or resolve_model_path(metadata, args.index)
     model, processor = load_model(model_name)
     index = SignIndex.load(args.index, model, processor, model_name=model_name)
+    top_k = args.top_k or None
     if args.query:
-        result = index.search_text(args.query, args.top_k, args.spoken_language, args.sign_language)
+        result = index.search_text(args.query, top_k, args.spoken_language, args.sign_language)
     else:
-        result = index.search_pose(args.pose, args.top_k)
+        result = index.search_pose(args.pose, top_k)
     print(result.format_table((index.metadata.label_column, index.metadata.text_column, "file")))
     if args.output:
         payload = {"index": args.index, "model": model_name, "top_k": args.top_k, **result.to_dict()}

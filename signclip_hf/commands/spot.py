@@ -13,7 +13,10 @@ from .. import cli
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_model(parser)
-    parser.add_argument("recording", metavar="RECORDING", help="a long .pose file")
+    parser.add_argument(
+        "recording", metavar="RECORDING",
+        help="a long .pose file, or a folder of them (then --output is a folder: one JSON per recording, resumable)",
+    )  # fmt: skip
     cli.add_query(parser)
     cli.add_languages(parser)
     parser.add_argument("--windows", type=cli.positive_ints, default=(16, 32, 48), metavar="N,N,...", help="window lengths in frames")
@@ -33,14 +36,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vtt", default=None, metavar="PATH", help="also write WebVTT subtitles")
     parser.add_argument("--srt", default=None, metavar="PATH", help="also write SRT subtitles")
     parser.add_argument("--plot", default=None, metavar="PATH", help="also write a PNG of the score curves")
+    cli.add_ray(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+    import sys
     import time
+    import warnings
 
     from ..loading import load_model
-    from ..spotting.outputs import plot_scores, read_segments, write_eaf, write_json, write_srt, write_vtt
+    from ..spotting.outputs import (
+        check_output_paths, check_writers, plot_scores, read_segments, write_eaf, write_json, write_srt, write_vtt,
+    )  # fmt: skip
     from ..spotting.spot import SpottingConfig, make_prompts, spot
+
+    # before any work: no output may overwrite an input or another output (a folder run writes only .json)
+    if not os.path.isdir(args.recording):
+        check_output_paths(
+            {"--output": args.output, "--eaf": args.eaf, "--vtt": args.vtt, "--srt": args.srt, "--plot": args.plot},
+            {"the recording": args.recording, "--segments": args.segments,
+             "MODEL": args.model if os.path.isdir(args.model) else None},
+        )  # fmt: skip
+        check_writers(*[name for name in ("eaf", "srt", "vtt") if getattr(args, name)])
 
     config = SpottingConfig(
         windows=args.windows,
@@ -53,7 +71,15 @@ def run(args: argparse.Namespace) -> int:
         sign_language=args.sign_language,
     )
     make_prompts(args.query, args.spoken_language, args.sign_language)  # bad queries fail before loading anything
-    segments = read_segments(args.segments, args.segments_tier) if args.segments else None
+    if os.path.isdir(args.recording):  # a folder of recordings: one JSON each, on one machine or on Ray
+        return _run_folder(args, config)
+    if args.ray is not None:
+        raise ValueError(f"{args.recording}: --ray spots a folder of recordings; give a folder")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        segments = read_segments(args.segments, args.segments_tier) if args.segments else None
+    for warning in caught:
+        print(f"signclip-hf spot: warning: {warning.message}", file=sys.stderr)
     model, processor = load_model(args.model)
     started = time.perf_counter()
     result = spot(model, processor, args.recording, args.query, config, segments=segments)
@@ -64,8 +90,23 @@ def run(args: argparse.Namespace) -> int:
             written.append(write(result, path))
     scored = sum(len(c.starts) for c in result.curves)
     kind = "segments" if segments else "windows"
-    print(f"{args.recording}: {result.duration:.1f} s, {scored} {kind} scored in {seconds:.1f} s")
+    def shown(path) -> str:  # a path with bytes that are not UTF-8 (lone surrogates) prints escaped
+        return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+    print(f"{shown(args.recording)}: {result.duration:.1f} s, {scored} {kind} scored in {seconds:.1f} s")
     for detection in result.detections:
         print(f"  {detection.query!r:>16}  {detection.start:8.2f}-{detection.end:8.2f} s  score {detection.score:.3f}")
-    print("wrote " + ", ".join(str(p) for p in written))
+    print("wrote " + ", ".join(shown(p) for p in written))
     return 0
+
+
+def _run_folder(args: argparse.Namespace, config) -> int:
+    from ..cluster.runtime import ray_config_from_args
+    from ..cluster.spot import spot_folder
+
+    extras = [flag for flag in ("segments", "eaf", "vtt", "srt", "plot") if getattr(args, flag)]
+    if extras:
+        raise ValueError(f"{args.recording}: a folder of recordings writes JSON only; drop --{', --'.join(extras)}")
+    report = spot_folder(args.model, args.recording, args.output, args.query, config, ray_config_from_args(args))
+    print(report.summary())
+    return 1 if report.failed else 0

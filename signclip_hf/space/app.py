@@ -3,21 +3,34 @@
 One file serves both `signclip-hf app MODEL` and the model's Hugging Face Space (pushed next to it with
 `render.py` and a `requirements.txt`). It imports only gradio, torch, transformers, numpy and pose-format
 (datasets for a gallery): the model, its preprocessing and its video support come from the model
-repository's own remote code (`pipeline(model=..., trust_remote_code=True)`), so the Space needs nothing
+repository's own remote code (`pipeline(task, model=..., trust_remote_code=True)`), so the Space needs nothing
 of the `signclip_hf` package. In a Space, `python app.py` reads the model id from `SIGNCLIP_MODEL` or
 from the `models:` list of its README, and an optional gallery from `SIGNCLIP_GALLERY` or `datasets:`.
+The model's task comes from its `config.json` (zero-shot for a contrastive `SignCLIPModel`, classification for
+a fine-tuned head; the endpoint handler's `load_signclip_pipeline`, a sibling `handler.py` in a Space), so a
+folder saved with plain `save_pretrained` works too.
+
+Each request is bounded (`AppLimits`: upload size, candidate count and length, video duration, frames and
+pixels through the model's own `VideoConfig`). A recognition is returned even when its skeleton animation
+cannot be drawn (the animation slot then says why). Files: uploads and the outputs Gradio serves are deleted
+by Gradio (`delete_cache`, and all of them when the server stops); the app's own folder
+(`<tmp>/signclip-app-<pid>-*`: animations, at most `AppLimits.cached_animations`) is deleted when the app
+closes, and those of dead app processes when the next app starts.
 
 SignCLIP: Jiang et al., "SignCLIP: Connecting Text and Sign Language by Contrastive Learning", EMNLP 2024.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +39,6 @@ import gradio as gr
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import pipeline
 
 if TYPE_CHECKING:
     from pose_format import Pose
@@ -35,6 +47,11 @@ try:  # inside the signclip_hf package
     from ..render import load_pose, render_pose
 except ImportError:  # a Space: render.py is a sibling file
     from render import load_pose, render_pose
+
+try:  # inside the signclip_hf package: the endpoint handler's pipeline loader and text check
+    from ..endpoint.handler import check_text, load_signclip_pipeline
+except ImportError:  # a Space: handler.py is a sibling file
+    from handler import check_text, load_signclip_pipeline
 
 try:  # inside the signclip_hf package: its one model / dataset loader (a wrong local path fails at once)
     from ..loading import load_dataset, resolve_model
@@ -51,6 +68,7 @@ except ImportError:  # a Space: the model and the gallery are Hub ids (or folder
 PAPER_URL = "https://aclanthology.org/2024.emnlp-main.518"
 CODE_URL = "https://github.com/J22Melody/fairseq/tree/main/examples/MMPT"
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v")
+WORKDIR_PREFIX = "signclip-app-"  # + "<pid>-": the app's own temporary folder (see `remove_stale_workdirs`)
 CITATION = """@inproceedings{jiang-etal-2024-signclip,
     title = "{S}ign{CLIP}: Connecting Text and Sign Language by Contrastive Learning",
     author = "Jiang, Zifan and Sant, Gerard and Moryossef, Amit and M{\\"u}ller, Mathias and Sennrich, Rico and Ebling, Sarah",
@@ -82,16 +100,27 @@ EXAMPLES = (
 
 @dataclass(frozen=True)
 class AppLimits:
-    """What one request may cost: upload size, candidate count, shown results and animation length."""
+    """What one request may cost: upload size, candidates (count, length), video duration and frame size (the
+    model's own `VideoConfig` enforces them, whatever the container claims), shown results, animations.
+
+    `cached_animations`: animations kept in the app's folder (least recently used deleted first);
+    `delete_cache`: Gradio's `(frequency, age)` in seconds for its copies of uploads and outputs.
+    """
 
     max_upload_mb: float = 50.0
     max_candidates: int = 500
+    max_label_chars: int = 256  # prompts are truncated to 63 tokens anyway
+    max_candidates_chars: int = 64 * 1024  # the whole candidates text box
+    max_query_chars: int = 1000
     top_k: int = 10
     gallery_k: int = 6
     max_video_seconds: float = 20.0
+    max_video_megapixels: float = 8.3  # 4K UHD
     animation_frames: int = 120
     animation_size: int = 320
     batch_size: int = 32
+    cached_animations: int = 64
+    delete_cache: tuple[int, int] = (1800, 3600)
 
 
 class GalleryIndex:
@@ -217,7 +246,7 @@ class SignCLIPApp:
     def __init__(self, model: str, gallery: str | None = None, limits: AppLimits | None = None):
         self.model_id = model = resolve_model(model)
         self.limits = limits or AppLimits()
-        self.pipe = pipeline(model=model, trust_remote_code=True, device=0 if torch.cuda.is_available() else -1)
+        self.pipe = load_signclip_pipeline(model, device=0 if torch.cuda.is_available() else -1)
         self.zero_shot = self.pipe.task == "zero-shot-sign-classification"
         self.labels = (
             []
@@ -234,26 +263,65 @@ class SignCLIPApp:
         self.gallery = None
         if gallery and processor is not None:
             self.gallery = GalleryIndex(gallery, self.pipe.model, processor, self.layout, self.limits)
-        self.workdir = Path(tempfile.mkdtemp(prefix="signclip-app-"))
+        remove_stale_workdirs()
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Delete the app's temporary folder (animations, example copies); called at exit too."""
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     # --- recognize --------------------------------------------------------------------------------
     def recognize(self, upload: str | None, webcam: str | None, candidates: str, spoken: str, sign: str):
-        """(skeleton animation, {gloss: score}) for an uploaded pose/video or a webcam recording."""
+        """(skeleton animation, {gloss: score}) for an uploaded pose/video or a webcam recording.
+
+        When the skeleton cannot be drawn, the recognition is returned all the same: the animation slot shows
+        an image saying why (and a warning says it too)."""
         path = self._checked_input(upload or webcam)
         video = path if path.lower().endswith(VIDEO_SUFFIXES) else None
         try:
+            if self.zero_shot:  # the text first: checking it costs nothing, a video extraction seconds
+                labels = self._candidates(candidates)
+                spoken = check_text(_text(spoken, "the spoken language"), "the spoken language")
+                sign = check_text(_text(sign, "the sign language"), "the sign language")
             pose = self._video_pose(video) if video else path
             if self.zero_shot:
                 ranked = self.pipe(
-                    pose, candidate_labels=self._candidates(candidates), spoken_language=spoken.strip(),
-                    sign_language=sign.strip(), top_k=self.limits.top_k,
-                )  # fmt: skip
+                    pose, candidate_labels=labels, spoken_language=spoken, sign_language=sign, top_k=self.limits.top_k
+                )
             else:
                 ranked = self.pipe(pose, top_k=self.limits.top_k)
-            animation = self._render(pose, _file_key(path), video)
         except (ValueError, OSError) as error:  # InvalidPoseError, UnknownLanguageError, video errors
             raise gr.Error(str(error).replace(path, Path(path).name), print_exception=False) from None
-        return animation, {item["label"]: item["score"] for item in ranked}
+        scores = {item["label"]: item["score"] for item in ranked}
+        try:
+            animation = self._render(pose, _file_key(path), video, name=Path(path).name)
+        except Exception as error:  # a drawing problem must not throw away the recognition
+            lines = str(error).strip().splitlines() or [type(error).__name__]
+            reason = lines[-1].replace(path, Path(path).name)[:300]
+            gr.Warning(f"The skeleton could not be drawn ({reason}); the recognition is shown.")
+            animation = self._message_image(f"The skeleton could not be drawn: {reason}")
+        return animation, scores
+
+    def _message_image(self, text: str) -> str:
+        """A PNG showing `text`: what the animation slot shows when there is no animation."""
+        import textwrap
+
+        from PIL import Image, ImageDraw
+
+        output = self.workdir / f"message-{hashlib.sha256(text.encode('utf-8', 'replace')).hexdigest()[:20]}.png"
+        if not output.exists():
+            size = self.limits.animation_size
+            image = Image.new("RGB", (size, size), (245, 245, 250))
+            shown = text.encode("ascii", "replace").decode()  # any font draws it (the warning has the text as is)
+            ImageDraw.Draw(image).multiline_text(
+                (12, 12), "\n".join(textwrap.wrap(shown, width=max(10, size // 7))), fill=(60, 60, 90)
+            )
+            partial = output.with_name(f"{output.stem}.{threading.get_ident()}.part.png")
+            image.save(partial, format="PNG")
+            partial.replace(output)
+            self._prune("message-*.png", keep=output)
+        return str(output)
 
     def _video_pose(self, video: str):
         """The video's MediaPipe Holistic pose, extracted (once, cached) by the model's own video code."""
@@ -263,7 +331,9 @@ class SignCLIPApp:
             module = importlib.import_module(f"{package}.video_signclip")
         except ImportError:
             raise ValueError(f"{name}: this model's code reads .pose files only; upload a .pose file") from None
-        config = module.VideoConfig(max_seconds=self.limits.max_video_seconds)
+        config = module.VideoConfig(
+            max_seconds=self.limits.max_video_seconds, max_megapixels=self.limits.max_video_megapixels
+        )  # the model's own limits: decoded frames, extraction time, fps header and frame size are checked too
         return module.as_pose_source(video, name, config)
 
     def _checked_input(self, path: str | None) -> str:
@@ -286,41 +356,123 @@ class SignCLIPApp:
         return path
 
     def _candidates(self, text: str) -> list[str]:
-        labels = list(dict.fromkeys(label.strip() for label in re.split(r"[,\n]", text or "") if label.strip()))
+        """The comma- or line-separated glosses, stripped; a repeated gloss counts once (the first)."""
+        limits = self.limits
+        text = _text(text, "the candidate glosses")
+        if len(text) > limits.max_candidates_chars:
+            raise ValueError(
+                f"the candidate glosses are {len(text)} characters long; this app takes at most "
+                f"{limits.max_candidates_chars}"
+            )
+        check_text(text, "the candidate glosses")
+        labels = list(dict.fromkeys(label.strip() for label in re.split(r"[,\n]", text) if label.strip()))
         if not labels:
             raise ValueError("type at least one candidate gloss, separated by commas (e.g. house, sun, tree)")
-        if len(labels) > self.limits.max_candidates:
-            raise ValueError(f"{len(labels)} candidate glosses; this app ranks at most {self.limits.max_candidates}")
+        if len(labels) > limits.max_candidates:
+            raise ValueError(f"{len(labels)} candidate glosses; this app ranks at most {limits.max_candidates}")
+        longest = max(labels, key=len)
+        if len(longest) > limits.max_label_chars:
+            raise ValueError(
+                f"the candidate gloss {longest[:40]!r}... is {len(longest)} characters long; at most "
+                f"{limits.max_label_chars} per gloss (separate glosses with commas)"
+            )
         return labels
 
-    def _render(self, pose, key: str, video: str | None = None) -> str:
-        """The skeleton animation (GIF, over the video if there is one), cached under `key`."""
+    def _render(self, pose, key: str, video: str | None = None, name: str | None = None) -> str:
+        """The skeleton animation (GIF, over the video if there is one), cached under `key`; errors name `name`."""
         output = self.workdir / f"{key}.gif"
-        if not output.exists():
-            partial = output.with_suffix(".part.gif")
+        try:
+            os.utime(output)  # cached: marked recently used, so pruned last
+            return str(output)
+        except FileNotFoundError:
+            pass
+        partial = output.with_name(f"{key}.{threading.get_ident()}.part.gif")  # one per request
+        try:
             shown = fit_pose(layout_pose(pose, self.layout.components), self.limits.animation_size)
-            render_pose(shown, partial, video=video, max_frames=self.limits.animation_frames)
+            render_pose(shown, partial, video=video, max_frames=self.limits.animation_frames, name=name or key)
             partial.replace(output)
+        finally:
+            partial.unlink(missing_ok=True)
+        self._prune("*.gif", keep=output)
         return str(output)
+
+    def _prune(self, pattern: str, keep: Path) -> None:
+        """Delete the least recently used files of the app's folder matching `pattern` beyond
+        `AppLimits.cached_animations`; never `keep`, never a file still being written (`.part.`)."""
+
+        def last_used(path: Path) -> float:
+            try:
+                return path.stat().st_mtime
+            except FileNotFoundError:
+                return 0.0
+
+        files = sorted((p for p in self.workdir.glob(pattern) if ".part." not in p.name), key=last_used)
+        for path in files[: max(0, len(files) - self.limits.cached_animations)]:
+            if path != keep:
+                path.unlink(missing_ok=True)
 
     # --- find signs for a text --------------------------------------------------------------------
     def search(self, text: str, spoken: str, sign: str, k: float):
         """[(animation, "label · score")] of the gallery clips that best match `text`."""
         if self.gallery is None:
             raise gr.Error("This app was started without a gallery (signclip-hf app MODEL --gallery DATASET).")
-        if not (text or "").strip():
+        if not isinstance(text, str) or not text.strip():
             raise gr.Error("Type a word or a sentence to search for.", print_exception=False)
+        if len(text) > self.limits.max_query_chars:
+            raise gr.Error(
+                f"The text is {len(text)} characters long; this app searches at most {self.limits.max_query_chars}.",
+                print_exception=False,
+            )
         try:
-            hits = self.gallery.search(text.strip(), spoken.strip(), sign.strip(), int(k))
-            return [
-                (
-                    self._render(self.gallery.pose(row), f"gallery-{row}"),
-                    f"{self.gallery.captions[row]} · score {score:.2f}",
-                )
-                for row, score in hits
-            ]
+            spoken, sign = _text(spoken, "the spoken language"), _text(sign, "the sign language")
+            for value, what in ((text, "the text"), (spoken, "the spoken language"), (sign, "the sign language")):
+                check_text(value, what)
+            hits = self.gallery.search(text.strip(), spoken, sign, int(k))
         except (ValueError, OSError) as error:
             raise gr.Error(str(error), print_exception=False) from None
+        captions = self.gallery.captions
+        return [(self._gallery_animation(row), f"{captions[row]} · score {score:.2f}") for row, score in hits]
+
+    def _gallery_animation(self, row: int) -> str:
+        """A gallery clip's animation, or an image saying why it cannot be drawn (the other hits still show)."""
+        try:
+            return self._render(self.gallery.pose(row), f"gallery-{row}", name=f"gallery clip {row}")
+        except Exception as error:  # a drawing problem must not throw away the search
+            lines = str(error).strip().splitlines() or [type(error).__name__]
+            return self._message_image(f"The skeleton could not be drawn: {lines[-1][:300]}")
+
+
+def _text(value, what: str) -> str:
+    """A text field's value, stripped (None: empty); anything else is refused by name."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text, got {type(value).__name__}")
+    return value.strip()
+
+
+def remove_stale_workdirs(folder: str | Path | None = None) -> list[Path]:
+    """Delete the app folders (`signclip-app-<pid>-*`, in the temporary folder by default) of app processes
+    that no longer run; folders of running processes, symlinks and any other name are left alone."""
+    removed = []
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        match = re.fullmatch(rf"{re.escape(WORKDIR_PREFIX)}(\d+)-\w+", path.name)
+        if match and path.is_dir() and not path.is_symlink() and not _process_alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (PermissionError): alive
+        return True
+    return True
 
 
 def _file_key(path: str) -> str:
@@ -379,7 +531,7 @@ def build_demo(
         replace(example, file=str(shutil.copy2(example.file, copies / Path(example.file).name))) for example in examples
     ]
     model_url = model if os.path.isdir(model) else f"https://huggingface.co/{model}"
-    with gr.Blocks(title="SignCLIP demo") as demo:
+    with gr.Blocks(title="SignCLIP demo", delete_cache=app.limits.delete_cache) as demo:
         gr.Markdown(INTRO.format(paper=PAPER_URL, model=model, model_url=model_url))
         with gr.Tab("Recognize a sign"):
             with gr.Row(equal_height=False):
@@ -480,11 +632,23 @@ def build_demo(
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **kwargs):
-    """Start serving (blocks unless `prevent_thread_lock=True`)."""
-    return demo.launch(
-        server_name=host, server_port=port, theme=gr.themes.Soft(primary_hue="indigo"), css=CSS,
-        footer_links=["api"], **kwargs,
-    )  # fmt: skip
+    """Start serving (blocks unless `prevent_thread_lock=True`). A blocking launch also stops cleanly on
+    SIGTERM (as on Ctrl-C): Gradio deletes its copies of uploads and outputs, and the app its folder."""
+    blocking = not kwargs.get("prevent_thread_lock")
+    if blocking and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return demo.launch(
+            server_name=host, server_port=port, theme=gr.themes.Soft(primary_hue="indigo"), css=CSS,
+            footer_links=["api"], **kwargs,
+        )  # fmt: skip
+    finally:
+        if blocking and hasattr(demo, "signclip"):
+            demo.signclip.close()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # Gradio's `block_thread` closes the server on it
 
 
 def space_settings(folder: Path) -> tuple[str, str | None]:

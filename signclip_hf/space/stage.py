@@ -1,6 +1,7 @@
 """The Hub Space of a SignCLIP model: the same `app.py` as `signclip-hf app`, served by the Space.
 
-The Space repository holds `app.py`, `render.py` (both standalone), `requirements.txt` (the versions this
+The Space repository holds `app.py`, `render.py`, `handler.py` (the endpoint handler: the app loads its model
+and checks text with it; all three standalone), `requirements.txt` (the versions this
 package runs with, pinned; not signclip-hf, which a Space cannot assume), a README with the Space
 metadata (`sdk: gradio`, `sdk_version`, `app_file`, `models: [REPO]`) and a few real example clips. The
 app loads the model from the Hub with `trust_remote_code`. The staged files depend only on their inputs,
@@ -18,14 +19,15 @@ import yaml
 from huggingface_hub import CommitInfo, HfApi
 
 from .. import render
+from ..endpoint import HANDLER_FILE
 from ..sample_data import SAMPLE_DIR
 from . import APP_FILE
 from .app import EXAMPLES
 
-# what app.py, render.py and the model's remote code import, pinned to the versions installed here
+# what app.py, render.py, handler.py and the model's remote code import, pinned to the versions installed here
 REQUIREMENTS = (
     "torch", "transformers", "numpy", "pose-format", "gradio", "datasets", "pyyaml", "tqdm",
-    "opencv-python-headless", "mediapipe",
+    "opencv-python-headless", "mediapipe", "pillow",
 )  # fmt: skip
 
 
@@ -78,6 +80,7 @@ def stage_space(staging_dir: str | Path, model_repo: str, gallery: str | None = 
     (staging_dir / "examples").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(APP_FILE, staging_dir / "app.py")
     shutil.copyfile(render.__file__, staging_dir / "render.py")
+    shutil.copyfile(HANDLER_FILE, staging_dir / "handler.py")
     (staging_dir / "requirements.txt").write_text(requirements(), encoding="utf-8")
     (staging_dir / "README.md").write_text(space_readme(model_repo, gallery), encoding="utf-8")
     for example in EXAMPLES:

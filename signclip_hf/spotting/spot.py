@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from ..embedding import embed_texts
 from ..modeling import DegeneratePoseError, SignCLIPProcessor, format_prompt
+from ..modeling.prompts_signclip import check_texts
 from .peaks import Detection, ScoreCurve, find_detections
 from .windows import (
     Recording,
@@ -120,10 +121,10 @@ class SpottingResult:
 
 def make_prompts(queries: Sequence[str], spoken_language: str = "en", sign_language: str = "ase") -> list[str]:
     """`"<en> <ase> house"` for each query; no queries, blank queries and unknown tags are errors."""
-    queries = list(queries)
+    queries = check_texts(queries)  # strings of valid Unicode, named by position
     if not queries:
         raise ValueError("no queries: give at least one text to spot (e.g. 'house')")
-    blank = [i for i, q in enumerate(queries) if not isinstance(q, str) or not q.strip()]
+    blank = [i for i, q in enumerate(queries) if not q.strip()]
     if blank:
         raise ValueError(f"query {blank[0]} is blank: every query needs some text")
     repeated = sorted(q for q, count in Counter(q.strip() for q in queries).items() if count > 1)

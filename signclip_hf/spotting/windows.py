@@ -28,6 +28,9 @@ from ..modeling import (
 from ..modeling.pose_io_signclip import PoseInput
 
 
+MIN_FPS, MAX_FPS = 1.0, 1000.0  # a header outside this range gives absurd times (seconds, subtitles)
+
+
 class RecordingTooShortError(InvalidPoseError):
     """A recording with fewer frames than the smallest window (nothing to slide over)."""
 
@@ -57,8 +60,11 @@ def read_recording(source: PoseInput, keypoint_layout: str = "holistic", name: s
     observed = confidence > 0
     if not np.isfinite(points[observed]).all():
         refuse_non_finite(points, observed, name)
-    if not fps > 0 or not np.isfinite(fps):
-        raise InvalidPoseError(name, f"the header's frame rate is {fps}; times in seconds need fps > 0")
+    if not MIN_FPS <= fps <= MAX_FPS:  # also NaN
+        raise InvalidPoseError(
+            name,
+            f"the header's frame rate is {fps} fps; times in seconds need a frame rate in [{MIN_FPS:g}, {MAX_FPS:g}]",
+        )
     points[~observed] = 0  # in place (read_keypoints returns a fresh array): missing points hold no NaN
     return Recording(name, points, observed, float(fps))
 
@@ -146,6 +152,8 @@ def count_windows(num_frames: int, sizes: Sequence[int], stride: int) -> int:
 
 
 __all__ = [
+    "MAX_FPS",
+    "MIN_FPS",
     "Recording",
     "RecordingTooShortError",
     "WindowBatch",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datasets
 import evaluate
-import numpy as np
 
 from signclip_hf.metric_functions import classification_metrics  # one home for the metric math
 
@@ -41,4 +40,4 @@ class Classification(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, ks=(1, 5)):
-        return classification_metrics(np.asarray(predictions), np.asarray(references), tuple(ks))
+        return classification_metrics(predictions, references, ks)  # validated there

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datasets
 import evaluate
-import numpy as np
 
 from signclip_hf.cards import CITATION as _CITATION  # one home for the paper's BibTeX
 from signclip_hf.metric_functions import retrieval_metrics  # one home for the metric math
@@ -58,4 +57,4 @@ class Retrieval(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, texts=None, ks=(1, 5, 10), chunk_size=1024):
-        return retrieval_metrics(np.asarray(predictions), np.asarray(references), texts, tuple(ks), chunk_size)
+        return retrieval_metrics(predictions, references, texts, ks, chunk_size)  # validated there

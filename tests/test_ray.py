@@ -1,0 +1,296 @@
+"""The corpus commands on real Ray: a local instance (2 CPUs) and a two-raylet cluster on this machine.
+
+Each class starts and stops its own Ray (`ray.init(num_cpus=2)`, then `ray.cluster_utils.Cluster` with two
+nodes of one CPU each). Every job is compared with the single-machine command on the same inputs: the same
+`.pose` bytes and errors table, the same dataset rows and skipped files, the same Parquet embeddings (and
+equal to `embed_dataset`, <= 1e-6), the same spotting JSON. Fault tolerance: a Ray Data actor killed with
+SIGKILL mid-job, and a worker node removed mid-job: the job finishes with every row exactly once, equal
+to the undisturbed single-machine run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signclip_hf.cli import main as cli_main
+from signclip_hf.sample_data import GESTURES_DIR, TEST_VIDEO
+
+pytestmark = pytest.mark.slow
+ray = pytest.importorskip("ray")
+
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A tiny model, the bundled gestures built as a dataset (train / test by signer) and its single-process
+    embeddings (the undisturbed reference)."""
+    from signclip_hf.data import build_dataset
+
+    from fixtures.tiny import save_tiny
+
+    root = tmp_path_factory.mktemp("ray")
+    build_dataset(GESTURES_DIR, output=root / "dataset", signer_split=0.5, seed=0)
+    save_tiny(root / "tiny", seed=0)
+    # the `embed` command on one machine (no --ray): the undisturbed reference
+    command = ["embed", str(root / "tiny"), str(root / "dataset"), "--output", str(root / "embeddings")]
+    assert cli_main(command + ["--batch-size", "4", "--rows-per-part", "4", "--prompts"]) == 0
+    return {"root": root, "model": root / "tiny", "dataset": root / "dataset", "embeddings": root / "embeddings"}
+
+
+def _parquet_rows(path: Path) -> dict:
+    from signclip_hf.cluster.embed import read_embeddings
+
+    return read_embeddings(path).to_pydict()
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _gesture_root(tmp_path: Path) -> Path:
+    """Half of the bundled gesture clips, plus a missing, an empty and a corrupt file listed in the CSV."""
+    root = tmp_path / "clips"
+    shutil.copytree(GESTURES_DIR, root)
+    rows = (root / "metadata.csv").read_text().splitlines()
+    kept = [rows[0]] + rows[1::2]
+    signer = rows[1].split(",")
+    (root / "empty.pose").write_bytes(b"")
+    (root / "corrupt.pose").write_bytes(b"\x00not a pose file" * 10)
+    header = rows[0].split(",")
+    for name in ("missing.pose", "empty.pose", "corrupt.pose"):
+        row = dict(zip(header, signer))
+        row["file"] = name
+        kept.append(",".join(row[c] for c in header))
+    (root / "metadata.csv").write_text("\n".join(kept) + "\n")
+    return root
+
+
+def _run_in_thread(target, *args, **kwargs) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def body():
+        try:
+            outcome["result"] = target(*args, **kwargs)
+        except BaseException as error:  # reported by the test
+            outcome["error"] = error
+
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def _wait_for_parts(folder: Path, count: int, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = len(list(folder.glob("part-*.parquet"))) if folder.is_dir() else 0
+        if done >= count:
+            return done
+        time.sleep(0.02)
+    raise AssertionError(f"no {count} parts in {folder} after {timeout} s")
+
+
+def _assert_same_embeddings(got: Path, expected: Path) -> None:
+    a, b = _parquet_rows(got), _parquet_rows(expected)
+    assert [(s, r) for s, r in zip(a["split"], a["row"])] == [(s, r) for s, r in zip(b["split"], b["row"])]
+    assert len(set(zip(a["split"], a["row"]))) == len(a["row"]) == 120  # every clip once, none twice
+    assert a["file"] == b["file"] and a["prompt"] == b["prompt"]
+    for column in ("pose_embedding", "text_embedding"):
+        np.testing.assert_allclose(np.array(a[column]), np.array(b[column]), atol=1e-6, rtol=0)
+
+
+class TestLocalRay:
+    """`ray.init(num_cpus=2)`: the commands with `--ray`, against the same commands without it."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    def local_ray(self):
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        yield
+        ray.shutdown()
+
+    def test_embed_survives_a_killed_actor_and_equals_one_process(self, workspace, tmp_path):
+        """Ray embed (2 actors, one SIGKILLed mid-job) == the single-process embed == `embed_dataset`."""
+        import psutil
+
+        from signclip_hf.cluster.embed import EmbedConfig, embed, embedding_matrix, read_embeddings
+        from signclip_hf.cluster.runtime import RayConfig
+        from signclip_hf.embedding import embed_dataset, embeddings_of
+        from signclip_hf.loading import load_dataset, load_model
+
+        output = tmp_path / "embeddings"
+        config = EmbedConfig(batch_size=4, rows_per_part=4, prompts=True)
+        job = (workspace["model"], workspace["dataset"], output, config, RayConfig(workers=2))
+        thread, outcome = _run_in_thread(embed, *job)
+        _wait_for_parts(output, 2)
+        actors = [p for p in psutil.process_iter(["cmdline"]) if "MapWorker" in " ".join(p.info["cmdline"] or [])]
+        assert actors, "no Ray Data actor process found"
+        os.kill(actors[0].pid, signal.SIGKILL)
+        thread.join(240)
+        assert not thread.is_alive() and "error" not in outcome, outcome
+        assert outcome["result"]["num_rows"] == 120
+        _assert_same_embeddings(output, workspace["embeddings"])
+
+        model, processor = load_model(workspace["model"])
+        dataset = load_dataset(workspace["dataset"])
+        for split in ("train", "test"):
+            expected = embeddings_of(embed_dataset(model, processor, dataset[split], batch_size=7))
+            np.testing.assert_allclose(embedding_matrix(read_embeddings(output, split)), expected, atol=1e-6, rtol=0)
+
+    def test_index_builds_from_embeddings_without_reembedding(self, workspace, tmp_path):
+        """`index --embeddings` gives the index `index` builds by embedding, hit for hit."""
+        from signclip_hf.loading import load_model
+        from signclip_hf.search.index import SignIndex
+
+        common = [str(workspace["model"]), str(workspace["dataset"])]
+        assert cli_main(["index", *common, "--output", str(tmp_path / "direct")]) == 0
+        from_embeddings = ["--output", str(tmp_path / "from"), "--embeddings", str(workspace["embeddings"])]
+        assert cli_main(["index", *common, *from_embeddings]) == 0
+        model, processor = load_model(workspace["model"])
+        direct = SignIndex.load(tmp_path / "direct", model, processor)
+        built = SignIndex.load(tmp_path / "from", model, processor)
+        queries = ["hello", "thank you", "i love you"]
+        a, b = direct.search_text(queries, k=10), built.search_text(queries, k=10)
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5, rtol=0)
+        other = tmp_path / "other"
+        from fixtures.tiny import save_tiny
+
+        save_tiny(other, seed=1)
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main(["index", str(other), str(workspace["dataset"]), "--output", str(tmp_path / "x"),
+                      "--embeddings", str(workspace["embeddings"])])  # fmt: skip
+        assert exit_info.value.code == 2
+
+    def test_build_dataset_equals_single_machine(self, tmp_path, capsys):
+        """`build-dataset --ray`: the same rows in the same order, the same skipped files and reasons."""
+        from signclip_hf.loading import load_dataset
+
+        root = _gesture_root(tmp_path)
+        args = [str(root), "--signer-split", "0.5", "--shard-rows", "8"]
+        assert cli_main(["build-dataset", *args, "--output", str(tmp_path / "one")]) == 0
+        one = capsys.readouterr().out
+        assert cli_main(["build-dataset", *args, "--output", str(tmp_path / "ray"), "--ray"]) == 0
+        on_ray = capsys.readouterr().out
+        skipped = lambda text: sorted(line for line in text.splitlines() if line.startswith("  "))  # noqa: E731
+        assert skipped(one) == skipped(on_ray) and len(skipped(one)) == 3
+        a, b = load_dataset(tmp_path / "one"), load_dataset(tmp_path / "ray")
+        assert list(a) == list(b) == ["train", "test"]
+        for split in a:
+            assert a[split].to_list() == b[split].to_list() and len(a[split]) > 0
+        import datasets
+
+        assert len(datasets.load_from_disk(str(tmp_path / "ray"))["train"]) == len(a["train"])
+
+    def test_video_to_pose_is_byte_identical_and_resumes(self, tmp_path, capsys):
+        """A video (in a subfolder) and a bad one: same `.pose` bytes and errors table as one machine; a rerun
+        skips the finished one."""
+        videos = tmp_path / "videos"
+        (videos / "b").mkdir(parents=True)
+        shutil.copy(TEST_VIDEO, videos / "b" / "c.mp4")
+        (videos / "text.mp4").write_text("not a video\n")
+        assert cli_main(["video-to-pose", str(videos), "--output", str(tmp_path / "one")]) == 1
+        assert cli_main(["video-to-pose", str(videos), "--output", str(tmp_path / "ray"), "--ray"]) == 1
+        one, on_ray = _files(tmp_path / "one"), _files(tmp_path / "ray")
+        assert sorted(one) == sorted(on_ray) == ["b/c.pose", "video_errors.tsv"]
+        assert one == on_ray
+        assert "UnreadableVideoError" in one["video_errors.tsv"].decode()
+        capsys.readouterr()
+        assert cli_main(["video-to-pose", str(videos), "--output", str(tmp_path / "ray"), "--ray"]) == 1
+        assert "converted 0 video(s)" in capsys.readouterr().out and _files(tmp_path / "ray") == on_ray
+
+    def test_spot_folder_one_result_per_recording_and_resumes(self, workspace, tmp_path, capsys):
+        """`spot FOLDER --ray`: one JSON per recording, equal to the single-machine folder run; resumable."""
+        recordings = tmp_path / "recordings"
+        (recordings / "deep").mkdir(parents=True)
+        clips = ["signer07/hello/000.pose", "signer12/thank_you/001.pose", "signer12/i_love_you/002.pose"]
+        for i, clip in enumerate(clips):
+            shutil.copy(GESTURES_DIR / clip, recordings / ("deep" if i == 2 else "") / f"rec{i}.pose")
+        (recordings / "bad.pose").write_bytes(b"not a pose")
+        common = [str(workspace["model"]), str(recordings), "--query", "hello", "--query", "thank you",
+                  "--windows", "4,8", "--stride", "2"]  # fmt: skip
+        assert cli_main(["spot", *common, "--output", str(tmp_path / "one")]) == 1
+        assert cli_main(["spot", *common, "--output", str(tmp_path / "ray"), "--ray"]) == 1
+        one, on_ray = _files(tmp_path / "one"), _files(tmp_path / "ray")
+        assert sorted(one) == ["deep/rec2.json", "rec0.json", "rec1.json", "spot_errors.tsv"]
+        assert one == on_ray and "bad.pose" in one["spot_errors.tsv"].decode()
+        (tmp_path / "ray" / "rec1.json").unlink()
+        capsys.readouterr()
+        assert cli_main(["spot", *common, "--output", str(tmp_path / "ray"), "--ray"]) == 1
+        assert "spotted 1 recording(s)" in capsys.readouterr().out and _files(tmp_path / "ray") == on_ray
+
+
+class TestTwoNodes:
+    """`ray.cluster_utils.Cluster`: a head and a worker raylet on this machine, one CPU each."""
+
+    @pytest.fixture(scope="class")
+    def cluster(self):
+        from ray.cluster_utils import Cluster
+
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        worker = cluster.add_node(num_cpus=1)
+        ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+        cluster.wait_for_nodes()
+        yield cluster, worker
+        ray.shutdown()
+        cluster.shutdown()
+
+    def test_build_dataset_on_two_nodes_equals_single_machine(self, cluster, tmp_path):
+        from signclip_hf.cluster.build import build_dataset_ray
+        from signclip_hf.cluster.runtime import RayConfig
+        from signclip_hf.data import BuildConfig, build_dataset
+
+        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+        root = _gesture_root(tmp_path)
+        config = BuildConfig(signer_split=0.5, shard_rows=8)
+        a, report_a = build_dataset(root, output=tmp_path / "one", config=config)
+        b, report_b = build_dataset_ray(root, output=tmp_path / "two", config=config, ray_config=RayConfig(workers=2))
+        reported = lambda report: [(s.file, s.reason, s.problem) for s in report.skipped]  # noqa: E731
+        assert reported(report_a) == reported(report_b) and len(reported(report_a)) == 3
+        for split in a:
+            assert a[split].to_list() == b[split].to_list()
+
+    def test_embed_survives_a_lost_worker_node(self, cluster, workspace, tmp_path):
+        """The worker raylet is killed mid-job: the job ends on the head node, every row once, as undisturbed."""
+        from signclip_hf.cluster.embed import EmbedConfig, embed
+        from signclip_hf.cluster.runtime import RayConfig
+
+        cluster, worker = cluster
+        output = tmp_path / "embeddings"
+        config = EmbedConfig(batch_size=4, rows_per_part=4, prompts=True)
+        job = (workspace["model"], workspace["dataset"], output, config, RayConfig(workers=2))
+        thread, outcome = _run_in_thread(embed, *job)
+        done = _wait_for_parts(output, 2)
+        cluster.remove_node(worker, allow_graceful=False)
+        thread.join(240)
+        assert not thread.is_alive() and "error" not in outcome, outcome
+        assert done < 30, "the job finished before the node was lost"
+        assert len([n for n in ray.nodes() if n["Alive"]]) == 1
+        _assert_same_embeddings(output, workspace["embeddings"])
+
+
+def test_base_install_does_not_import_ray():
+    """The commands' help and the package work without Ray: nothing imports it unless `--ray` is given."""
+    code = (
+        "import sys; import signclip_hf, signclip_hf.cluster, signclip_hf.cli as c;"
+        "[c.command_parser(n) for n in ('embed', 'video-to-pose', 'build-dataset', 'spot', 'index')];"
+        "assert 'ray' not in sys.modules, 'ray imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_embed_writes_to_an_fsspec_filesystem(workspace):
+    """The embeddings folder may be any fsspec URL (here `memory://`): the same rows as the local folder."""
+    from signclip_hf.cluster.embed import EmbedConfig, embed
+
+    config = EmbedConfig(batch_size=4, rows_per_part=4, prompts=True)
+    embed(workspace["model"], workspace["dataset"], "memory://signclip-test/embeddings", config)
+    _assert_same_embeddings("memory://signclip-test/embeddings", workspace["embeddings"])
