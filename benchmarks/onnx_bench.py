@@ -75,7 +75,7 @@ def recognize_latency(torch_model, onnx_models, processor, repeats: int) -> dict
 
 def run_size(size: str, workdir: Path, clips: int | None, repeats: int, threads: int | None) -> dict:
     from signclip_hf.export import ExportConfig, export_model
-    from signclip_hf.export.runtime import OnnxSignCLIPModel
+    from signclip_hf.onnx_backend import OnnxSignCLIPModel
     from signclip_hf.loading import load_model
 
     source = workdir / f"{size}-model"

@@ -159,7 +159,7 @@ def load_model(
             raise ValueError(f"{name}: an exported ONNX folder has no PyTorch weights; load it with backend='onnx'")
         if head == "classifier":
             raise ValueError(f"{name}: an exported ONNX folder holds a contrastive SignCLIPModel, not a classifier")
-        from .export.runtime import load_onnx_model
+        from .onnx_backend import load_onnx_model
 
         return load_onnx_model(path, precision, onnx_threads)
     options = {"revision": revision, "token": token, "trust_remote_code": trust_remote_code}

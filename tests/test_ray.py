@@ -273,6 +273,9 @@ class TestTwoNodes:
         thread.join(240)
         assert not thread.is_alive() and "error" not in outcome, outcome
         assert done < 30, "the job finished before the node was lost"
+        deadline = time.monotonic() + 60  # the head marks the killed raylet dead after its heartbeat timeout
+        while len([n for n in ray.nodes() if n["Alive"]]) != 1 and time.monotonic() < deadline:
+            time.sleep(0.5)
         assert len([n for n in ray.nodes() if n["Alive"]]) == 1
         _assert_same_embeddings(output, workspace["embeddings"])
 

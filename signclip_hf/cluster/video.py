@@ -72,7 +72,10 @@ def convert_folder_ray(
     skipped outputs, reasons, broken-link rows and `video_errors.tsv`; only the videos run elsewhere.
     """
     from ..modeling.video_signclip import VideoConfig, remove_stale_scratch
-    from ..video import ERRORS_FILE, VideoReport, _is_our_errors_file, _scan, errors_text, require_video_stack
+    from ..video import (
+        ERRORS_FILE, VideoReport, _scan, broken_link_reason, check_errors_table, errors_text, refuse_clashes,
+        require_video_stack,
+    )  # fmt: skip
 
     start = time.perf_counter()
     VideoConfig(max_seconds=max_seconds, cache_dir=None)  # validates the limits first
@@ -87,24 +90,10 @@ def convert_folder_ray(
     targets: dict[str, list[str]] = {}
     for video in videos:
         targets.setdefault(_target(video, input_dir, output_dir), []).append(video)
-    clashes = {target: sources for target, sources in targets.items() if len(sources) > 1}
-    if clashes:
-        shown = "; ".join(
-            " and ".join(os.path.basename(v) for v in sources) + f" -> {target}"
-            for target, sources in list(clashes.items())[:5]
-        )
-        raise ValueError(
-            f"{input_dir}: {sum(map(len, clashes.values()))} videos would write the same .pose file: {shown}; "
-            "rename them so each name is unique (nothing was converted)"
-        )
+    refuse_clashes(targets, input_dir)
     errors = paths.join(output_dir, ERRORS_FILE)
     if local:
-        errors_path = Path(errors)
-        ours = errors_path.is_file() and _is_our_errors_file(errors_path)
-        if (errors_path.exists() or errors_path.is_symlink()) and not ours:
-            raise ValueError(
-                f"{errors}: exists and was not written by signclip-hf; move it away (nothing was converted)"
-            )
+        check_errors_table(errors)
         remove_stale_scratch(paths.local_path(output_dir))  # left by a killed run
     report = VideoReport()
     jobs = []
@@ -118,9 +107,7 @@ def convert_folder_ray(
     report.failed = {video: reason for video, reason in reasons.items() if reason is not None}
     report.converted = [job["key"] for job in jobs if job["key"] not in report.failed]
     for link in broken:
-        target = os.readlink(link)
-        reason = f"broken symbolic link: its target {target!r} does not resolve (missing, or a loop)"
-        report.failed[os.fspath(link)] = reason
+        report.failed[os.fspath(link)] = broken_link_reason(link)
     if local:
         os.makedirs(paths.local_path(output_dir), exist_ok=True)
     if report.failed:

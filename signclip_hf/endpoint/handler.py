@@ -85,7 +85,7 @@ def load_signclip_pipeline(model: str, **kwargs: Any):
             ) from None
     if os.path.isfile(os.path.join(model, "signclip_onnx.json")):  # a `signclip-hf export` folder: onnxruntime
         try:  # the package's ONNX runtime (this file stays standalone: it is pushed to the Hub and to Spaces)
-            runtime = importlib.import_module("signclip_hf.export.runtime")
+            runtime = importlib.import_module("signclip_hf.onnx_backend")
         except ImportError:
             raise ValueError(
                 f"{model} is an ONNX export (signclip_onnx.json): serving it needs signclip-hf with the onnx extra"

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from .runtime import MANIFEST_NAME, OnnxSignCLIPModel, is_exported_folder, load_onnx_model, read_manifest
+from ..onnx_backend import MANIFEST_NAME, OnnxSignCLIPModel, is_exported_folder, load_onnx_model, read_manifest
 
 
 def __getattr__(name: str):

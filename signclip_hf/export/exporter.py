@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from .runtime import FORMAT, FORMAT_VERSION, MANIFEST_NAME, is_exported_folder, new_session
+from ..onnx_backend import FORMAT, FORMAT_VERSION, MANIFEST_NAME, is_exported_folder, new_session
 
 # torch.export (dynamo=True), not the legacy TorchScript tracer: the tracer bakes transformers 5's attention-mask
 # construction into the trace (0.3 max abs error on a tiny model); torch.export keeps it exact (< 1e-6).

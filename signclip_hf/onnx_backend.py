@@ -59,7 +59,7 @@ def read_manifest(path: str | os.PathLike) -> dict:
 def session_options(intra_op_num_threads: int | None = None):
     """onnxruntime session options: all graph optimizations, `intra_op_num_threads` (None: onnxruntime's default,
     or `SIGNCLIP_HF_ONNX_THREADS`)."""
-    from ..extras import require
+    from .extras import require
 
     ort = require("onnxruntime", "onnx")
     options = ort.SessionOptions()
@@ -75,7 +75,7 @@ def session_options(intra_op_num_threads: int | None = None):
 
 def new_session(graph: str | os.PathLike, intra_op_num_threads: int | None = None):
     """An onnxruntime CPU session for one graph file."""
-    from ..extras import require
+    from .extras import require
 
     ort = require("onnxruntime", "onnx")
     return ort.InferenceSession(
@@ -140,7 +140,7 @@ class OnnxSignCLIPModel:
     def __init__(
         self, path: str | os.PathLike, precision: str | None = None, intra_op_num_threads: int | None = None
     ):
-        from ..modeling import SignCLIPConfig
+        from .modeling import SignCLIPConfig
 
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
@@ -318,7 +318,7 @@ def load_onnx_model(path: str | os.PathLike, precision: str | None = None, intra
     """(OnnxSignCLIPModel, SignCLIPProcessor) of an exported folder."""
     from transformers import AutoProcessor
 
-    from .. import register_auto_classes
+    from . import register_auto_classes
 
     register_auto_classes()
     model = OnnxSignCLIPModel(path, precision, intra_op_num_threads)
