@@ -54,3 +54,12 @@ def gloss_model(tmp_path_factory):
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
     return directory, held_out
+
+
+@pytest.fixture(scope="session")
+def plain_dir(tmp_path_factory):
+    """A tiny model saved the standard way, `model.save_pretrained(d)` + `processor.save_pretrained(d)`: no
+    `custom_pipelines`, no pipeline code (shared by the app and endpoint tests; never modified by them)."""
+    from fixtures.tiny import save_tiny
+
+    return save_tiny(tmp_path_factory.mktemp("plain") / "model", seed=3)

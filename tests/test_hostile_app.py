@@ -37,16 +37,10 @@ from signclip_hf.space.app import WORKDIR_PREFIX, AppLimits, SignCLIPApp, remove
 
 from fixtures.app_server import serve
 from fixtures.launch import free_port
-from fixtures.tiny import save_tiny, tiny_config, tiny_processor
+from fixtures.tiny import tiny_config, tiny_processor
 
 CANDIDATES = "house, sun, tree, hello"
 LABELS = ["house", "sun", "tree", "hello"]
-
-
-@pytest.fixture(scope="module")
-def plain_dir(tmp_path_factory):
-    """`model.save_pretrained(d)` + `processor.save_pretrained(d)`: no `custom_pipelines`, no pipeline code."""
-    return save_tiny(tmp_path_factory.mktemp("plain") / "model", seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -26,15 +26,9 @@ from signclip_hf.endpoint.handler import MAX_LABEL_CHARS, MAX_LABELS, EndpointHa
 from signclip_hf.sample_data import FORMATS_DIR, HOUSE_POSE
 
 from fixtures.isolation import run_without_signclip_hf
-from fixtures.tiny import save_tiny, tiny_config, tiny_processor
+from fixtures.tiny import tiny_config, tiny_processor
 
 LABELS = ["house", "sun", "police", "hello"]
-
-
-@pytest.fixture(scope="module")
-def plain_dir(tmp_path_factory):
-    """`model.save_pretrained(d)` + `processor.save_pretrained(d)`: no `custom_pipelines`, no pipeline code."""
-    return save_tiny(tmp_path_factory.mktemp("plain") / "model", seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from signclip_hf.data.build import build_dataset
 from signclip_hf.sample_data import GESTURES_DIR
 from signclip_hf.search import SignIndex
 
+from fixtures.cli import one_error_line, run_cli
 from fixtures.tiny import save_tiny
 
 pytest.importorskip("faiss")
@@ -50,22 +51,11 @@ def loaded(built):
     return AutoModel.from_pretrained(built / "model").eval(), AutoProcessor.from_pretrained(built / "model")
 
 
-def _cli(args, capsys) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as exit_info:
-        code = exit_info.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_error_line(err: str) -> bool:
-    return "Traceback" not in err and sum(line.startswith("signclip-hf ") for line in err.split("\n")) == 1
 
 
 def test_search_from_another_folder_finds_the_model(built, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, err = _cli(["search", str(built / "idx"), "--query", "hello", "--top-k", "3"], capsys)
+    code, out, err = run_cli(["search", str(built / "idx"), "--query", "hello", "--top-k", "3"], capsys)
     assert code == 0, err
     assert "query: <en> <ase> hello" in out
     assert json.loads((built / "idx" / "signclip_index.json").read_text())["model"] == str(built / "model")
@@ -180,11 +170,11 @@ def test_search_cli_fuzz_table(built, tmp_path, capsys):
         (["--pose", str(garbage), "--output", str(garbage)], "garbage.pose: is --pose 1"),
     ]
     for extra, pattern in refused:
-        code, _, err = _cli(["search", idx, *extra], capsys)
+        code, _, err = run_cli(["search", idx, *extra], capsys)
         assert code == 2 and pattern in err and one_error_line(err), (extra, err)
     for top_k, expected in (("0", CLIPS), ("1000000000", CLIPS), ("5", 5)):
         output = tmp_path / f"r{top_k}.json"
-        code, _, err = _cli(["search", idx, "--query", "hello", "--top-k", top_k, "--output", str(output)], capsys)
+        code, _, err = run_cli(["search", idx, "--query", "hello", "--top-k", top_k, "--output", str(output)], capsys)
         assert code == 0, err
         matches = json.loads(output.read_text())["results"][0]["matches"]
         assert len(matches) == expected and all(math.isfinite(m["score"]) for m in matches)
@@ -192,5 +182,5 @@ def test_search_cli_fuzz_table(built, tmp_path, capsys):
     tampered = tmp_path / "tampered"
     shutil.copytree(built / "idx", tampered)
     shutil.copyfile(built / "other-idx" / "index.faiss", tampered / "index.faiss")
-    code, _, err = _cli(["search", str(tampered), "--query", "hello"], capsys)
+    code, _, err = run_cli(["search", str(tampered), "--query", "hello"], capsys)
     assert code == 2 and "SHA-256 does not match" in err and one_error_line(err)

@@ -10,15 +10,15 @@ import re
 
 import pytest
 from pose_format import Pose
-
-from signclip_hf.cli import main
 from signclip_hf.modeling import InvalidPoseError, SignCLIPProcessor
+
 from signclip_hf.sample_data import GESTURES_DIR
 from signclip_hf.spotting import read_recording
 from signclip_hf.spotting.outputs import read_segments
 from signclip_hf.spotting.spot import make_prompts
 from signclip_hf.spotting.synthetic import make_recording
 
+from fixtures.cli import one_error_line, run_cli
 from fixtures.tiny import save_tiny, tiny_processor
 
 EAF = """<?xml version="1.0" encoding="UTF-8"?>
@@ -177,18 +177,6 @@ def test_absurd_frame_rates_are_refused(bad_fps):
             read_recording(path)
 
 
-def one_error_line(err: str) -> bool:
-    """stderr holds exactly one `signclip-hf CMD: error: ...` line and no traceback (progress bars aside)."""
-    return "Traceback" not in err and sum(line.startswith("signclip-hf ") for line in err.split("\n")) == 1
-
-
-def _cli(args, capsys) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as exit_info:
-        code = exit_info.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_spot_cli_refuses_to_overwrite_its_inputs_before_computing(model_dir, recording, tmp_path, capsys):
@@ -205,7 +193,7 @@ def test_spot_cli_refuses_to_overwrite_its_inputs_before_computing(model_dir, re
         (["--output", str(tmp_path / "x.eaf"), "--eaf", str(tmp_path / "x.eaf")], "--eaf .*x.eaf: is also --output"),
         (["--output", str(model_dir / "config.json")], "is a file of MODEL"),
     ):  # fmt: skip
-        code, out, err = _cli(base + extra, capsys)
+        code, out, err = run_cli(base + extra, capsys)
         assert code == 2 and re.search(pattern, err) and one_error_line(err), err
         assert "scored" not in out  # refused before any window was scored
     assert (copy.read_bytes(), subtitles.read_bytes()) == before
@@ -214,7 +202,7 @@ def test_spot_cli_refuses_to_overwrite_its_inputs_before_computing(model_dir, re
 def test_spot_cli_reports_skipped_unaligned_annotations(model_dir, recording, tmp_path, capsys):
     path = tmp_path / "unaligned.eaf"
     path.write_text(eaf(t2=""))
-    code, out, err = _cli(["spot", str(model_dir), str(recording), "--query", "hello", "--segments", str(path),
+    code, out, err = run_cli(["spot", str(model_dir), str(recording), "--query", "hello", "--segments", str(path),
                            "--output", str(tmp_path / "r.json")], capsys)  # fmt: skip
     assert code == 0, err
     assert "warning: " in err and "skipped 2 annotation(s) on unaligned time slots" in err
@@ -249,13 +237,13 @@ def test_spot_cli_fuzz_table(model_dir, recording, bad_fps, tmp_path, capsys):
         (["--query", "a", "--segments", str(segments["dangling-ref2"])], "TIME_SLOT_REF2 'ts9'"),
     ]
     for extra, pattern in refused:
-        code, _, err = _cli(["spot", *base, *extra, "--output", out], capsys)
+        code, _, err = run_cli(["spot", *base, *extra, "--output", out], capsys)
         assert code == 2 and pattern in err and one_error_line(err), (extra, err)
     for fps, path in bad_fps.items():
-        code, _, err = _cli(["spot", str(model_dir), str(path), "--query", "a", "--output", out], capsys)
+        code, _, err = run_cli(["spot", str(model_dir), str(path), "--query", "a", "--output", out], capsys)
         assert code == 2 and "need a frame rate in [1, 1000]" in err and one_error_line(err), (fps, err)
     # odd but valid: a very long query, a query of symbols, segments far outside the recording (refused)
-    code, _, err = _cli(["spot", *base, "--query", "x" * 5000, "--query", "<>", "--windows", "8,400",
+    code, _, err = run_cli(["spot", *base, "--query", "x" * 5000, "--query", "<>", "--windows", "8,400",
                          "--stride", "1000", "--top-k", "0", "--output", out], capsys)  # fmt: skip
     assert code == 0, err
     written = json.loads((tmp_path / "r.json").read_text())
@@ -264,5 +252,5 @@ def test_spot_cli_fuzz_table(model_dir, recording, bad_fps, tmp_path, capsys):
                for d in written["detections"])  # fmt: skip
     far = tmp_path / "far.srt"
     far.write_text("1\n99:00:00,000 --> 99:00:01,000\nhello\n")
-    code, _, err = _cli(["spot", *base, "--query", "a", "--segments", str(far), "--output", out], capsys)
+    code, _, err = run_cli(["spot", *base, "--query", "a", "--segments", str(far), "--output", out], capsys)
     assert code == 2 and "lies outside the recording" in err
