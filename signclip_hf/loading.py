@@ -151,9 +151,11 @@ def load_model(
     path = resolve_model(name, token)
     if backend not in (None, "torch", "onnx"):
         raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
-    exported = os.path.isfile(os.path.join(path, "signclip_onnx.json"))
+    from .onnx_backend import MANIFEST_NAME, is_exported_folder  # numpy only at import
+
+    exported = is_exported_folder(path)
     if backend == "onnx" and not exported:
-        raise ValueError(f"{name}: not an exported ONNX folder (no signclip_onnx.json); run `signclip-hf export` first")
+        raise ValueError(f"{name}: not an exported ONNX folder (no {MANIFEST_NAME}); run `signclip-hf export` first")
     if exported:
         if backend == "torch":
             raise ValueError(f"{name}: an exported ONNX folder has no PyTorch weights; load it with backend='onnx'")

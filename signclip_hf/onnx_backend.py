@@ -154,6 +154,7 @@ class OnnxSignCLIPModel:
             )
         self.precision = precision
         self.graphs = {name: self.path / relative for name, relative in graphs[precision].items()}
+        self._digests: dict[str, bytes] | None = None
         for name, graph in self.graphs.items():
             if not graph.is_file():
                 raise FileNotFoundError(f"{self.path}: the {name} graph {graph} is missing")
@@ -302,12 +303,15 @@ class OnnxSignCLIPModel:
         yield torch.zeros(())
 
     def state_dict(self) -> dict:
-        """The graphs' sha256 digests as uint8 tensors: what `embedding.model_fingerprint` hashes for the cache key."""
+        """The graphs' sha256 digests as uint8 tensors: what `embedding.model_fingerprint` hashes for the cache key
+        (each graph is hashed once per model: the fingerprint is taken by every embedding and index call)."""
         import torch
 
+        if self._digests is None:
+            self._digests = {name: hashlib.sha256(graph.read_bytes()).digest() for name, graph in self.graphs.items()}
         return {
-            f"onnx.{name}": torch.frombuffer(bytearray(hashlib.sha256(graph.read_bytes()).digest()), dtype=torch.uint8)
-            for name, graph in sorted(self.graphs.items())
+            f"onnx.{name}": torch.frombuffer(bytearray(digest), dtype=torch.uint8)
+            for name, digest in sorted(self._digests.items())
         }
 
     def can_generate(self) -> bool:

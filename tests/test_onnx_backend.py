@@ -57,8 +57,11 @@ def test_embedding_api_equals_pytorch(models):
     for batch_size in (1, 2, 3):
         poses = embed_poses(onnx_model, processor, paths, batch_size=batch_size)
         np.testing.assert_allclose(poses, embed_poses(torch_model, processor, paths, batch_size=batch_size), atol=1e-4)
-    texts = embed_texts(onnx_model, processor, prompts)
-    np.testing.assert_allclose(texts, embed_texts(torch_model, processor, prompts), atol=1e-4)
+    prompts += ["<en> <ase> see you again later", "<en> <ase> a"]  # different lengths: the padding shows
+    alone = embed_texts(torch_model, processor, prompts, batch_size=1)
+    for batch_size in (1, 2, 3, len(prompts)):  # the text graph's mask: padded batches equal one at a time
+        np.testing.assert_allclose(embed_texts(onnx_model, processor, prompts, batch_size=batch_size), alone, atol=1e-4)
+    prompts = prompts[: len(GLOSSES)]
     assert score_scale(onnx_model) == pytest.approx(score_scale(torch_model), rel=1e-6)
     # numpy in -> numpy out, torch in -> torch out; forward as SignCLIPModel's
     inputs = processor(text=prompts, poses=paths[:3], return_tensors="pt")

@@ -90,7 +90,7 @@ def load_signclip_pipeline(model: str, **kwargs: Any):
             raise ValueError(
                 f"{model} is an ONNX export (signclip_onnx.json): serving it needs signclip-hf with the onnx extra"
             ) from None
-        return runtime.onnx_pipeline(model)
+        return runtime.onnx_pipeline(model)  # onnxruntime's CPU provider: `device` and such do not apply
     return pipeline(task, model=model, trust_remote_code=True, **kwargs)
 
 

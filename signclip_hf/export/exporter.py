@@ -421,12 +421,10 @@ def mixed_length_features(features: list[np.ndarray], max_frames: int) -> list[n
     return [long, first[:1], *cut]
 
 
-def one_at_a_time(model, processor, features: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate([torch_pose_embeds(model, processor, [clip], 1) for clip in features])
-
-
 def verify(model, processor, graphs: dict, config: ExportConfig, prompts: list[str]) -> dict:
     """onnxruntime vs PyTorch on the bundled clips and `prompts`; the measurements (raises when out of tolerance)."""
+    from ..embedding import score_scale
+
     import onnxruntime as ort
 
     names, features = verification_clips(processor, config.verify_clips)
@@ -434,8 +432,8 @@ def verify(model, processor, graphs: dict, config: ExportConfig, prompts: list[s
     reference_pose = torch_pose_embeds(model, processor, features, config.batch_size)
     reference_text = torch_text_embeds(model, tokens)
     mixed = mixed_length_features(features, model.config.pose_config.max_frames)
-    reference_mixed = one_at_a_time(model, processor, mixed)
-    scale = logit_scale(model)
+    reference_mixed = torch_pose_embeds(model, processor, mixed, 1)  # one clip per forward pass
+    scale = score_scale(model)
     reference_top1 = np.argmax(reference_pose @ reference_text.T * scale, axis=1)
     report = {
         "onnxruntime_version": ort.__version__,
@@ -486,11 +484,6 @@ def verify(model, processor, graphs: dict, config: ExportConfig, prompts: list[s
     return report
 
 
-def logit_scale(model) -> float:
-    """The factor from dot products to `model.score` (exp(logit_scale) for cosine, 1 for dot)."""
-    return float(model.logit_scale.detach().exp()) if model.logit_scale is not None else 1.0
-
-
 # --- the folder ----------------------------------------------------------------------------------------------
 def file_record(path: Path) -> dict:
     digest = hashlib.sha256()
@@ -501,6 +494,8 @@ def file_record(path: Path) -> dict:
 
 
 def build_manifest(source: str, model, processor, graphs: dict, staging: Path, verification: dict, vocabulary) -> dict:
+    from ..embedding import score_scale
+
     import torch
 
     from .. import __version__
@@ -545,7 +540,7 @@ def build_manifest(source: str, model, processor, graphs: dict, staging: Path, v
         },
         "score": {
             "score_type": model.config.score_type,
-            "logit_scale": logit_scale(model),
+            "logit_scale": score_scale(model),
             "rule": SCORE_RULE,
         },
         "verification": verification,
@@ -561,6 +556,8 @@ def export_model(
     log: Callable[[str], None] | None = None,
 ) -> ExportReport:
     """Export `model_name` (a SignCLIP model folder or Hub id) into the new folder `output_dir`, verified."""
+    from ..embedding import score_scale
+
     from .vocabulary import entries_as_dicts, parse_vocabulary
 
     config = config or ExportConfig()
@@ -592,7 +589,7 @@ def export_model(
                 "sign_language": config.sign_language,
                 "entries": entries_as_dicts(entries),
                 "embed_dim": model.config.embed_dim,
-                "logit_scale": logit_scale(model),
+                "logit_scale": score_scale(model),
                 "text_embeds": text.astype(np.float32).tolist(),
             }
             (staging / VOCABULARY_NAME).write_text(json.dumps(vocabulary))

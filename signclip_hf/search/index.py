@@ -246,15 +246,6 @@ def gallery_dataset(dataset: Dataset | DatasetDict, split: str | None = None) ->
     return list(dataset.values())
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in chunks (memory does not grow with the file)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_metadata(directory: str | os.PathLike) -> IndexMetadata:
     """The validated `signclip_index.json` of an index folder; errors name the file and the field."""
     path = Path(directory) / METADATA_FILE
@@ -442,13 +433,14 @@ class SignIndex:
         path = directory / INDEX_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path}: the index's FAISS file is missing")
-        if file_sha256(path) != metadata.index_sha256:
+        data = np.fromfile(path, dtype=np.uint8)  # read once: hashed, then deserialized (no swap in between)
+        if hashlib.sha256(data).hexdigest() != metadata.index_sha256:
             raise ValueError(
                 f"{path}: its SHA-256 does not match the one recorded in {METADATA_FILE}: the file was replaced, "
                 f"truncated or edited after the index was built: {rebuild}"
             )
         try:
-            index = faiss.deserialize_index(np.fromfile(path, dtype=np.uint8))
+            index = faiss.deserialize_index(data)
         except RuntimeError as error:
             raise ValueError(f"{path}: not a readable FAISS index: {str(error).splitlines()[-1]}") from None
         check_faiss_index(index, metadata, path)

@@ -49,9 +49,9 @@ except ImportError:  # a Space: render.py is a sibling file
     from render import load_pose, render_pose
 
 try:  # inside the signclip_hf package: the endpoint handler's pipeline loader and text check
-    from ..endpoint.handler import check_text, load_signclip_pipeline
+    from ..endpoint.handler import ZERO_SHOT_TASK, check_text, load_signclip_pipeline
 except ImportError:  # a Space: handler.py is a sibling file
-    from handler import check_text, load_signclip_pipeline
+    from handler import ZERO_SHOT_TASK, check_text, load_signclip_pipeline
 
 try:  # inside the signclip_hf package: its one model / dataset loader (a wrong local path fails at once)
     from ..loading import load_dataset, resolve_model
@@ -247,7 +247,7 @@ class SignCLIPApp:
         self.model_id = model = resolve_model(model)
         self.limits = limits or AppLimits()
         self.pipe = load_signclip_pipeline(model, device=0 if torch.cuda.is_available() else -1)
-        self.zero_shot = self.pipe.task == "zero-shot-sign-classification"
+        self.zero_shot = self.pipe.task == ZERO_SHOT_TASK
         self.labels = (
             []
             if self.zero_shot
