@@ -113,20 +113,8 @@ class ServedModel:
 
     @torch.inference_mode()
     def _text_forward(self, rows: list[dict[str, list[int]]]) -> np.ndarray:
-        tokenizer = self.processor.tokenizer
-        width = max(len(row["input_ids"]) for row in rows)
-        left = getattr(tokenizer, "padding_side", "right") == "left"
-        pad_id = tokenizer.pad_token_id or 0
-        arrays = {key: np.full((len(rows), width), pad_id if key == "input_ids" else 0) for key in rows[0]}
-        arrays.setdefault("attention_mask", np.zeros((len(rows), width), dtype=np.int64))
-        for index, row in enumerate(rows):
-            length = len(row["input_ids"])
-            where = slice(width - length, width) if left else slice(0, length)
-            for key, values in row.items():
-                arrays[key][index, where] = values
-            if "attention_mask" not in row:
-                arrays["attention_mask"][index, where] = 1
-        inputs = {key: torch.from_numpy(value.astype(np.int64)).to(self.device) for key, value in arrays.items()}
+        inputs = self.processor.tokenizer.pad(rows, padding=True, return_tensors="pt")  # its pad id, side, mask
+        inputs = {key: value.to(self.device) for key, value in inputs.items()}
         return self.model.get_text_features(**inputs).pooler_output.float().cpu().numpy()
 
     @torch.inference_mode()
