@@ -21,7 +21,6 @@ import base64
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +35,7 @@ from common import proc_status_mb, report
 from signclip_hf.model_factory import ModelSpec, build_model, build_processor
 from signclip_hf.sample_data import GESTURES_DIR, HOUSE_POSE, SAMPLE_DIR
 
+from fixtures.app_server import serve
 from fixtures.launch import free_port
 
 HEADERS = {"Content-Type": "application/json"}
@@ -80,33 +80,14 @@ def forward_seconds(model_dir: Path, threads: int | None, repeats: int = 20) -> 
 
 
 @contextlib.contextmanager
-def server(model_dir: Path, batching: bool, log: Path, threads: int | None = None):
+def server(model_dir: Path, batching: bool, threads: int | None = None):
+    """`signclip-hf serve` in a subprocess until the block ends (the tests' launcher): (url, process)."""
     port = free_port()
     command = [sys.executable, "-m", "signclip_hf.cli", "serve", str(model_dir), "--port", str(port)]
     command += ([] if batching else ["--no-batching"]) + ([] if threads is None else ["--threads", str(threads)])
-    environment = dict(os.environ, SIGNCLIP_API_KEY="", PYTHONUNBUFFERED="1")
-    with open(log, "wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 300
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"the server exited: {log.read_text()[-3000:]}")
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the server did not start")
-                with contextlib.suppress(requests.ConnectionError):
-                    if requests.get(f"{url}/health", timeout=5).status_code == 200:
-                        break
-                time.sleep(0.2)
-            yield url, process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    url = f"http://127.0.0.1:{port}"
+    with serve(command, f"{url}/health", env=dict(os.environ, SIGNCLIP_API_KEY=""), timeout=300) as served:
+        yield url, served.process
 
 
 def load(url: str, bodies: list[str], clients: int, seconds: float) -> dict:
@@ -173,7 +154,7 @@ def main() -> None:
         model_dir = save_model(args.size, Path(folder, "model"))
         extra["forward_ms_one_clip"] = forward_seconds(model_dir, args.threads) * 1000
         for batching in (True, False):
-            with server(model_dir, batching, Path(folder, f"server-{batching}.log"), args.threads) as (url, process):
+            with server(model_dir, batching, args.threads) as (url, process):
                 load(url, bodies, 2, 1.0)  # warm-up
                 for clients in levels:
                     row = {"batching": "on" if batching else "off", "clients": clients}
