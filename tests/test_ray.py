@@ -4,8 +4,9 @@ Each class starts and stops its own Ray (`ray.init(num_cpus=2)`, then `ray.clust
 nodes of one CPU each). Every job is compared with the single-machine command on the same inputs: the same
 `.pose` bytes and errors table, the same dataset rows and skipped files, the same Parquet embeddings (and
 equal to `embed_dataset`, <= 1e-6), the same spotting JSON. Fault tolerance: a Ray Data actor killed with
-SIGKILL mid-job, and a worker node removed mid-job: the job finishes with every row exactly once, equal
-to the undisturbed single-machine run.
+SIGKILL mid-job (embed, build-dataset, spot, video-to-pose), and a worker node removed mid-job (embed,
+build-dataset): the job finishes with every row / file exactly once, equal to the undisturbed single-machine
+run. Each fault waits for the job's first output and checks that outputs were still missing after it.
 """
 
 from __future__ import annotations
@@ -89,6 +90,61 @@ def _run_in_thread(target, *args, **kwargs) -> tuple[threading.Thread, dict]:
     return thread, outcome
 
 
+def _ray_actors() -> list:
+    """The Ray Data actor processes of this test's Ray: descendants of this process (not another run's)."""
+    import psutil
+
+    found = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if "MapWorker" in " ".join(process.cmdline()):
+                found.append(process)
+        except psutil.Error:  # ended meanwhile
+            pass
+    return found
+
+
+def _kill_an_actor() -> None:
+    actors = _ray_actors()
+    assert actors, "no Ray Data actor process found"
+    os.kill(actors[0].pid, signal.SIGKILL)
+
+
+def _fault_mid_job(thread, outcome: dict, landed, total: int, fault, timeout: float = 120) -> int:
+    """Once the job's first output has landed, `fault()` (kill an actor, lose a node); asserts the job was
+    still running then: fewer than `total` outputs after the fault. Returns that count."""
+    deadline = time.monotonic() + timeout
+    while landed() < 1:
+        assert thread.is_alive(), f"the job ended before any output landed: {outcome}"
+        assert time.monotonic() < deadline, f"no output after {timeout} s"
+        time.sleep(0.02)
+    fault()
+    done = landed()
+    assert done < total, f"the job had finished ({done} of {total} outputs) before the fault"
+    return done
+
+
+def _count(folder: Path, pattern: str) -> int:
+    return len([p for p in folder.glob(pattern) if p.is_file()]) if folder.is_dir() else 0
+
+
+def _short_clip(source: Path, target: Path, frames: int = 12) -> None:
+    """The first `frames` frames of a video, re-encoded (a second, quick video for the actor pool)."""
+    import cv2
+
+    capture = cv2.VideoCapture(os.fspath(source))
+    writer = None
+    for _ in range(frames):
+        ok, frame = capture.read()
+        assert ok, f"{source}: fewer than {frames} frames"
+        if writer is None:
+            size = (frame.shape[1], frame.shape[0])
+            writer = cv2.VideoWriter(os.fspath(target), cv2.VideoWriter_fourcc(*"mp4v"), capture.get(5), size)
+        writer.write(frame)
+    writer.release()
+    capture.release()
+
+
 def _wait_for_parts(folder: Path, count: int, timeout: float = 120) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -119,8 +175,6 @@ class TestLocalRay:
 
     def test_embed_survives_a_killed_actor_and_equals_one_process(self, workspace, tmp_path):
         """Ray embed (2 actors, one SIGKILLed mid-job) == the single-process embed == `embed_dataset`."""
-        import psutil
-
         from signclip_hf.cluster.embed import EmbedConfig, embed, embedding_matrix, read_embeddings
         from signclip_hf.cluster.runtime import RayConfig
         from signclip_hf.embedding import embed_dataset, embeddings_of
@@ -131,9 +185,7 @@ class TestLocalRay:
         job = (workspace["model"], workspace["dataset"], output, config, RayConfig(workers=2))
         thread, outcome = _run_in_thread(embed, *job)
         _wait_for_parts(output, 2)
-        actors = [p for p in psutil.process_iter(["cmdline"]) if "MapWorker" in " ".join(p.info["cmdline"] or [])]
-        assert actors, "no Ray Data actor process found"
-        os.kill(actors[0].pid, signal.SIGKILL)
+        _kill_an_actor()
         thread.join(240)
         assert not thread.is_alive() and "error" not in outcome, outcome
         assert outcome["result"]["num_rows"] == 120
@@ -171,15 +223,24 @@ class TestLocalRay:
         assert exit_info.value.code == 2
 
     def test_build_dataset_equals_single_machine(self, tmp_path, capsys):
-        """`build-dataset --ray`: the same rows in the same order, the same skipped files and reasons."""
+        """`build-dataset --ray` with an actor SIGKILLed mid-job: the same rows in the same order (the same
+        Arrow bytes), the same skipped files and reasons."""
         from signclip_hf.loading import load_dataset
 
         root = _gesture_root(tmp_path)
-        args = [str(root), "--signer-split", "0.5", "--shard-rows", "8"]
+        args = [str(root), "--signer-split", "0.5", "--shard-rows", "2"]  # ~32 shards: still running at the kill
         assert cli_main(["build-dataset", *args, "--output", str(tmp_path / "one")]) == 0
         one = capsys.readouterr().out
-        assert cli_main(["build-dataset", *args, "--output", str(tmp_path / "ray"), "--ray"]) == 0
+        shards = _count(tmp_path / "one", "*/data-*.arrow")
+        thread, outcome = _run_in_thread(cli_main, ["build-dataset", *args, "--output", str(tmp_path / "ray"), "--ray"])
+        try:
+            _fault_mid_job(thread, outcome, lambda: _count(tmp_path / "ray", "*/data-*.arrow"), shards, _kill_an_actor)
+        finally:
+            thread.join(240)
+        assert not thread.is_alive() and outcome == {"result": 0}, outcome
         on_ray = capsys.readouterr().out
+        arrow = lambda name: {k: v for k, v in _files(tmp_path / name).items() if k.endswith(".arrow")}  # noqa: E731
+        assert arrow("one") == arrow("ray") and len(arrow("ray")) == shards > 16
         skipped = lambda text: sorted(line for line in text.splitlines() if line.startswith("  "))  # noqa: E731
         assert skipped(one) == skipped(on_ray) and len(skipped(one)) == 3
         a, b = load_dataset(tmp_path / "one"), load_dataset(tmp_path / "ray")
@@ -191,36 +252,75 @@ class TestLocalRay:
         assert len(datasets.load_from_disk(str(tmp_path / "ray"))["train"]) == len(a["train"])
 
     def test_video_to_pose_is_byte_identical_and_resumes(self, tmp_path, capsys):
-        """A video (in a subfolder) and a bad one: same `.pose` bytes and errors table as one machine; a rerun
-        skips the finished one."""
+        """Three videos (two in a subfolder) and a bad one, an actor SIGKILLed mid-job: same `.pose` bytes and
+        errors table as one machine; a rerun skips the finished ones."""
         videos = tmp_path / "videos"
         (videos / "b").mkdir(parents=True)
         shutil.copy(TEST_VIDEO, videos / "b" / "c.mp4")
+        _short_clip(TEST_VIDEO, videos / "b" / "d.mp4")
+        _short_clip(TEST_VIDEO, videos / "a.mp4", frames=8)
         (videos / "text.mp4").write_text("not a video\n")
         assert cli_main(["video-to-pose", str(videos), "--output", str(tmp_path / "one")]) == 1
-        assert cli_main(["video-to-pose", str(videos), "--output", str(tmp_path / "ray"), "--ray"]) == 1
+        # 3 videos on 2 actors: when the first .pose lands, another video is still being converted
+        thread, outcome = _run_in_thread(cli_main, ["video-to-pose", str(videos), "--output", str(tmp_path / "ray"), "--ray"])
+        try:
+            _fault_mid_job(thread, outcome, lambda: _count(tmp_path / "ray", "**/*.pose"), 3, _kill_an_actor)
+        finally:
+            thread.join(240)
+        assert not thread.is_alive() and outcome == {"result": 1}, outcome
         one, on_ray = _files(tmp_path / "one"), _files(tmp_path / "ray")
-        assert sorted(one) == sorted(on_ray) == ["b/c.pose", "video_errors.tsv"]
+        assert sorted(one) == sorted(on_ray) == ["a.pose", "b/c.pose", "b/d.pose", "video_errors.tsv"]
         assert one == on_ray
         assert "UnreadableVideoError" in one["video_errors.tsv"].decode()
         capsys.readouterr()
         assert cli_main(["video-to-pose", str(videos), "--output", str(tmp_path / "ray"), "--ray"]) == 1
         assert "converted 0 video(s)" in capsys.readouterr().out and _files(tmp_path / "ray") == on_ray
 
+    def test_video_to_pose_between_fsspec_urls(self, tmp_path, capsys):
+        """Input and output as fsspec URLs (`local://`: not a plain path, so each actor stages its video in and
+        uploads its `.pose` under a scratch name, as on `s3://`): the same files as the local run; a rerun
+        skips them."""
+        videos = tmp_path / "videos"
+        (videos / "b").mkdir(parents=True)
+        _short_clip(TEST_VIDEO, videos / "b" / "a.mp4", frames=8)
+        (videos / "text.mp4").write_text("not a video\n")
+        assert cli_main(["video-to-pose", str(videos), "--output", str(tmp_path / "one")]) == 1
+        url = lambda path: "local://" + path.as_posix()  # noqa: E731
+        command = ["video-to-pose", url(videos), "--output", url(tmp_path / "ray"), "--ray"]
+        assert cli_main(command) == 1
+        one, on_ray = _files(tmp_path / "one"), _files(tmp_path / "ray")
+        assert sorted(on_ray) == ["b/a.pose", "video_errors.tsv"] and on_ray["b/a.pose"] == one["b/a.pose"]
+        assert "text.mp4" in on_ray["video_errors.tsv"].decode() and "UnreadableVideoError" in on_ray["video_errors.tsv"].decode()
+        capsys.readouterr()
+        assert cli_main(command) == 1
+        assert "converted 0 video(s)" in capsys.readouterr().out and _files(tmp_path / "ray") == on_ray
+
     def test_spot_folder_one_result_per_recording_and_resumes(self, workspace, tmp_path, capsys):
-        """`spot FOLDER --ray`: one JSON per recording, equal to the single-machine folder run; resumable."""
+        """`spot FOLDER --ray` with an actor SIGKILLed mid-job: one JSON per recording, equal to the
+        single-machine folder run; resumable."""
         recordings = tmp_path / "recordings"
         (recordings / "deep").mkdir(parents=True)
         clips = ["signer07/hello/000.pose", "signer12/thank_you/001.pose", "signer12/i_love_you/002.pose"]
         for i, clip in enumerate(clips):
             shutil.copy(GESTURES_DIR / clip, recordings / ("deep" if i == 2 else "") / f"rec{i}.pose")
         (recordings / "bad.pose").write_bytes(b"not a pose")
+        (recordings / "more").mkdir()
+        more = sorted(GESTURES_DIR.glob("signer*/*/*.pose"))[::5][:24]  # 24 more: the job still runs at the kill
+        for i, clip in enumerate(more):
+            shutil.copy(clip, recordings / "more" / f"{i:02d}.pose")
         common = [str(workspace["model"]), str(recordings), "--query", "hello", "--query", "thank you",
                   "--windows", "4,8", "--stride", "2"]  # fmt: skip
         assert cli_main(["spot", *common, "--output", str(tmp_path / "one")]) == 1
-        assert cli_main(["spot", *common, "--output", str(tmp_path / "ray"), "--ray"]) == 1
+        thread, outcome = _run_in_thread(cli_main, ["spot", *common, "--output", str(tmp_path / "ray"), "--ray"])
+        total = 3 + len(more)
+        try:
+            _fault_mid_job(thread, outcome, lambda: _count(tmp_path / "ray", "**/*.json"), total, _kill_an_actor)
+        finally:
+            thread.join(240)
+        assert not thread.is_alive() and outcome == {"result": 1}, outcome
         one, on_ray = _files(tmp_path / "one"), _files(tmp_path / "ray")
-        assert sorted(one) == ["deep/rec2.json", "rec0.json", "rec1.json", "spot_errors.tsv"]
+        names = ["deep/rec2.json", *(f"more/{i:02d}.json" for i in range(len(more))), "rec0.json", "rec1.json"]
+        assert sorted(one) == names + ["spot_errors.tsv"] and len(more) == 24
         assert one == on_ray and "bad.pose" in one["spot_errors.tsv"].decode()
         (tmp_path / "ray" / "rec1.json").unlink()
         capsys.readouterr()
@@ -232,31 +332,55 @@ class TestTwoNodes:
     """`ray.cluster_utils.Cluster`: a head and a worker raylet on this machine, one CPU each."""
 
     @pytest.fixture(scope="class")
-    def cluster(self):
+    def two_raylets(self):
         from ray.cluster_utils import Cluster
 
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-        worker = cluster.add_node(num_cpus=1)
+        # a killed raylet is declared dead after 5 failed health checks: 1 s apart here (default 3 s)
+        health = {"health_check_period_ms": 1000, "health_check_failure_threshold": 5}
+        head = {"num_cpus": 1, "include_dashboard": False, "_system_config": health}
+        cluster = Cluster(initialize_head=True, head_node_args=head)
+        cluster.add_node(num_cpus=1)
         ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
         cluster.wait_for_nodes()
-        yield cluster, worker
+        yield cluster
         ray.shutdown()
         cluster.shutdown()
 
+    @pytest.fixture
+    def cluster(self, two_raylets):
+        """(cluster, its worker node), two nodes alive: a worker lost by a test before is replaced."""
+        if not two_raylets.worker_nodes:
+            two_raylets.add_node(num_cpus=1)
+            two_raylets.wait_for_nodes()
+        _wait_for_alive_nodes(2)
+        return two_raylets, next(iter(two_raylets.worker_nodes))
+
     def test_build_dataset_on_two_nodes_equals_single_machine(self, cluster, tmp_path):
+        """The worker raylet is killed mid-build: the build ends on the head node, as on one machine."""
         from signclip_hf.cluster.build import build_dataset_ray
         from signclip_hf.cluster.runtime import RayConfig
         from signclip_hf.data import BuildConfig, build_dataset
 
-        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+        cluster, worker = cluster
         root = _gesture_root(tmp_path)
-        config = BuildConfig(signer_split=0.5, shard_rows=8)
+        config = BuildConfig(signer_split=0.5, shard_rows=2)  # ~32 shards: still running when the node is lost
         a, report_a = build_dataset(root, output=tmp_path / "one", config=config)
-        b, report_b = build_dataset_ray(root, output=tmp_path / "two", config=config, ray_config=RayConfig(workers=2))
+        shards = _count(tmp_path / "one", "*/data-*.arrow")
+        job = {"output": tmp_path / "two", "config": config, "ray_config": RayConfig(workers=2)}
+        thread, outcome = _run_in_thread(build_dataset_ray, root, **job)
+        lose_worker = lambda: cluster.remove_node(worker, allow_graceful=False)  # noqa: E731
+        try:
+            _fault_mid_job(thread, outcome, lambda: _count(tmp_path / "two", "*/data-*.arrow"), shards, lose_worker)
+        finally:
+            thread.join(240)
+        assert not thread.is_alive() and "error" not in outcome, outcome
+        _wait_for_alive_nodes(1)
+        b, report_b = outcome["result"]
         reported = lambda report: [(s.file, s.reason, s.problem) for s in report.skipped]  # noqa: E731
         assert reported(report_a) == reported(report_b) and len(reported(report_a)) == 3
+        assert report_a.stored == report_b.stored == sum(len(a[split]) for split in a)
         for split in a:
-            assert a[split].to_list() == b[split].to_list()
+            assert a[split].to_list() == b[split].to_list() and len(a[split]) > 0
 
     def test_embed_survives_a_lost_worker_node(self, cluster, workspace, tmp_path):
         """The worker raylet is killed mid-job: the job ends on the head node, every row once, as undisturbed."""
@@ -273,11 +397,16 @@ class TestTwoNodes:
         thread.join(240)
         assert not thread.is_alive() and "error" not in outcome, outcome
         assert done < 30, "the job finished before the node was lost"
-        deadline = time.monotonic() + 60  # the head marks the killed raylet dead after its heartbeat timeout
-        while len([n for n in ray.nodes() if n["Alive"]]) != 1 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert len([n for n in ray.nodes() if n["Alive"]]) == 1
+        _wait_for_alive_nodes(1)
         _assert_same_embeddings(output, workspace["embeddings"])
+
+
+def _wait_for_alive_nodes(count: int, timeout: float = 60) -> None:
+    """Until the cluster has `count` live nodes (the head marks a killed raylet dead after its heartbeat timeout)."""
+    deadline = time.monotonic() + timeout
+    while len([n for n in ray.nodes() if n["Alive"]]) != count and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert len([n for n in ray.nodes() if n["Alive"]]) == count
 
 
 def test_base_install_does_not_import_ray():
@@ -297,3 +426,32 @@ def test_embed_writes_to_an_fsspec_filesystem(workspace):
     config = EmbedConfig(batch_size=4, rows_per_part=4, prompts=True)
     embed(workspace["model"], workspace["dataset"], "memory://signclip-test/embeddings", config)
     _assert_same_embeddings("memory://signclip-test/embeddings", workspace["embeddings"])
+
+
+def test_spot_folder_writes_to_an_fsspec_filesystem(workspace, tmp_path):
+    """The JSON folder of `spot FOLDER` may be any fsspec URL (here `memory://`): the same files as a local
+    folder, and a rerun resumes from them."""
+    import fsspec
+
+    from signclip_hf.cluster.spot import spot_folder
+    from signclip_hf.spotting.spot import SpottingConfig
+
+    recordings = tmp_path / "recordings"
+    (recordings / "deep").mkdir(parents=True)
+    shutil.copy(GESTURES_DIR / "signer07/hello/000.pose", recordings / "rec0.pose")
+    shutil.copy(GESTURES_DIR / "signer12/thank_you/001.pose", recordings / "deep" / "rec1.pose")
+    (recordings / "bad.pose").write_bytes(b"not a pose")
+    job = (workspace["model"], recordings)
+    queries, config = ["hello", "thank you"], SpottingConfig(windows=(4, 8), stride=2)
+    local = spot_folder(*job, tmp_path / "local", queries, config)
+    fs, folder = fsspec.filesystem("memory"), "/signclip-test/spot"
+    if fs.exists(folder):
+        fs.rm(folder, recursive=True)
+    remote = spot_folder(*job, "memory://signclip-test/spot", queries, config)
+    stored = {path[len(folder) + 1 :]: fs.cat_file(path) for path in fs.find(folder)}
+    assert sorted(stored) == ["deep/rec1.json", "rec0.json", "spot_errors.tsv"]
+    assert stored == _files(tmp_path / "local")
+    assert remote.failed == local.failed and len(remote.spotted) == 2 and remote.detections == local.detections
+    again = spot_folder(*job, "memory://signclip-test/spot", queries, config)
+    assert len(again.existing) == 2 and not again.spotted and again.failed == local.failed
+    fs.rm(folder, recursive=True)

@@ -62,8 +62,17 @@ def staged_output(path: str) -> Iterator[str]:
         yield local
         if os.path.exists(local):
             scratch = f"{remote}.{uuid.uuid4().hex[:8]}{PARTIAL}"
+            _make_parent(fs, remote)
             fs.put(local, scratch)
             fs.mv(scratch, remote)
+
+
+def _make_parent(fs, remote: str) -> None:
+    """The folder of `remote`: object stores need none (a no-op there); filesystems with real folders
+    (a mount behind `local://`, HDFS, SFTP, ...) refuse to write into a missing one."""
+    parent = remote.rsplit("/", 1)[0] if "/" in remote.strip("/") else ""
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
 
 
 def exists(path: str) -> bool:
@@ -85,6 +94,7 @@ def write_bytes(path: str, content: bytes) -> None:
         return
     fs, remote = filesystem(path)
     scratch = f"{remote}.{uuid.uuid4().hex[:8]}{PARTIAL}"
+    _make_parent(fs, remote)
     with fs.open(scratch, "wb") as handle:
         handle.write(content)
     fs.mv(scratch, remote)

@@ -110,6 +110,7 @@ def convert_folder_ray(
         report.failed[os.fspath(link)] = broken_link_reason(link)
     if local:
         os.makedirs(paths.local_path(output_dir), exist_ok=True)
+        remove_stale_scratch(paths.local_path(output_dir))  # left by an actor killed mid-video (it was retried)
     if report.failed:
         paths.write_bytes(errors, errors_text(report.failed).encode("utf-8"))  # as `write_errors`: renamed into place
     else:
