@@ -62,6 +62,7 @@ class Recipe:
     label_smoothing: float = 0.0
     layer_lr_decay: float = 1.0
     wise_ft_alpha: float = 1.0
+    keep_zero_shot: bool = False  # the zero-shot classifier as a candidate checkpoint (FinetuneArguments)
     mirror_left_handed: bool = False
     left_handed_rule: str = "right_hand_still"
 
@@ -77,7 +78,7 @@ def package_defaults() -> Recipe:
     return Recipe(
         pretrain_augmentation=DataConfig().augmentation, finetune_lr=training["learning_rate"],
         finetune_augment=tuning.augment, label_smoothing=training.get("label_smoothing_factor", 0.0),
-        layer_lr_decay=tuning.layer_lr_decay, wise_ft_alpha=tuning.wise_ft_alpha,
+        layer_lr_decay=tuning.layer_lr_decay, wise_ft_alpha=tuning.wise_ft_alpha, keep_zero_shot=tuning.keep_zero_shot,
         mirror_left_handed=spec.mirror_left_handed, left_handed_rule=spec.left_handed_rule,
     )
 
@@ -248,6 +249,7 @@ def evaluate_fold(model_dir: str, train: Dataset, validation: Dataset, test: Dat
         finetune,
         training_arguments,
         weight_space_ensemble,
+        zero_shot_candidate,
     )
 
     model, processor = AutoModel.from_pretrained(model_dir), AutoProcessor.from_pretrained(model_dir)
@@ -265,14 +267,24 @@ def evaluate_fold(model_dir: str, train: Dataset, validation: Dataset, test: Dat
         str(work / "finetune"), num_train_epochs=recipe.finetune_epochs, learning_rate=recipe.finetune_lr, seed=seed,
         save_total_limit=1, logging_steps=1000, label_smoothing_factor=recipe.label_smoothing, disable_tqdm=True,
     )
+    # WiSE-FT and the zero-shot candidate applied below, so that every variant comes from the same run
     arguments = FinetuneArguments(early_stopping_patience=recipe.patience, augment=recipe.finetune_augment,
-                                  layer_lr_decay=recipe.layer_lr_decay)  # WiSE-FT applied below, per alpha
+                                  layer_lr_decay=recipe.layer_lr_decay, keep_zero_shot=False)
     tuned = finetune(model, train, validation, arguments, training_args, processor=processor)
     zero_shot = classifier_from_signclip(model, processor, *class_prompts(train)).state_dict()  # finetune's start
     fine_tuned = {name: value.clone() for name, value in tuned.model.state_dict().items()}
-    variants = {"fine-tuned": recipe.wise_ft_alpha, **{wise_method(alpha): alpha for alpha in wise_alphas}}
-    for method, alpha in variants.items():
-        tuned.model.load_state_dict(weight_space_ensemble(zero_shot, fine_tuned, alpha))
+    # as `finetune(keep_zero_shot=True)`: the zero-shot classifier competes on the validation signers
+    selection = zero_shot_candidate(tuned.trainer, zero_shot, tuned.metrics)
+    selected = zero_shot if selection["selected"] == "zero-shot" else fine_tuned
+    variants = {"fine-tuned": (recipe.wise_ft_alpha, selected if recipe.keep_zero_shot else fine_tuned),
+                NO_CANDIDATE if recipe.keep_zero_shot else WITH_CANDIDATE:
+                    (recipe.wise_ft_alpha, fine_tuned if recipe.keep_zero_shot else selected),
+                **{wise_method(alpha): (alpha, fine_tuned) for alpha in wise_alphas}}
+    # the share of runs whose zero-shot classifier won (a row of its own; keyed by the fold's validation signers)
+    held = "+".join(sorted(set(validation["signer"])))
+    results["zero-shot candidate kept"] = {held: [int(selection["selected"] == "zero-shot"), 1]}
+    for method, (alpha, end) in variants.items():
+        tuned.model.load_state_dict(weight_space_ensemble(zero_shot, end, alpha))
         results[method] = {}
         # one signer at a time: Trainer's evaluation sampler is length-grouped, so predictions come out of order
         for signer in np.unique(signers):
@@ -280,6 +292,9 @@ def evaluate_fold(model_dir: str, train: Dataset, validation: Dataset, test: Dat
             correct = predicted.predictions.argmax(axis=1) == predicted.label_ids
             results[method][str(signer)] = [int(correct.sum()), len(correct)]
     return results
+
+
+NO_CANDIDATE, WITH_CANDIDATE = "fine-tuned, no zero-shot candidate", "fine-tuned, zero-shot candidate"
 
 
 def wise_method(alpha: float) -> str:

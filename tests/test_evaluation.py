@@ -35,6 +35,7 @@ from signclip_hf.training.finetune import (
     layerwise_learning_rates,
     training_arguments,
     weight_space_ensemble,
+    zero_shot_candidate,
 )
 
 from fixtures.tiny import tiny_model, tiny_processor
@@ -455,3 +456,38 @@ def test_protocol_registry_is_one_entry_per_protocol(model, processor, embedded)
         assert run_evaluation(model, processor, embedded, tasks=("count",))["count"] == {"clips": len(embedded)}
     with pytest.raises(ValueError, match="unknown task 'count'"):
         EvaluationConfig(tasks=("count",))
+
+
+def test_zero_shot_classifier_competes_with_the_best_fine_tuned_checkpoint(model, processor, embedded, tmp_path):
+    """`keep_zero_shot`: the starting (zero-shot) weights are compared with the best fine-tuned checkpoint on
+    the evaluation split; the winner is what `finetune` returns, saves and reports."""
+    train = by_signer(embedded, "signer07", {"hello", "thank you"})
+    held_out = by_signer(embedded, "signer12", {"hello", "thank you"})
+    names, prompts = class_prompts(train)
+    start = classifier_from_signclip(model, processor, names, prompts).state_dict()
+    runs = {}
+    for keep in (True, False):
+        training_args = training_arguments(str(tmp_path / f"keep{keep}"), max_steps=3, learning_rate=1e-2,
+                                           eval_strategy="steps", save_strategy="steps", eval_steps=1, save_steps=1)
+        runs[keep] = finetune(model, train, held_out, FinetuneArguments(augment=False, keep_zero_shot=keep),
+                              training_args, processor=processor)
+    assert runs[False].selection is None
+    selection = runs[True].selection
+    assert selection["metric"] == "eval_top1_accuracy"
+    assert selection["zero_shot"] == pytest.approx(zero_shot(model, processor, held_out).metrics["top1_accuracy"])
+    assert selection["fine_tuned"] == pytest.approx(runs[False].metrics["eval_top1_accuracy"])
+    winner = "zero-shot" if selection["zero_shot"] >= selection["fine_tuned"] else "fine-tuned"
+    assert selection["selected"] == winner
+    expected = start if winner == "zero-shot" else runs[False].model.state_dict()
+    saved = AutoModelForVideoClassification.from_pretrained(runs[True].output_dir).state_dict()
+    for name in expected:
+        torch.testing.assert_close(saved[name], expected[name])
+    assert runs[True].metrics["eval_top1_accuracy"] == pytest.approx(max(selection["zero_shot"], selection["fine_tuned"]))
+    report = json.loads((runs[True].output_dir / "finetune_results.json").read_text())["checkpoint_selection"]
+    assert report["selected"] == winner and report["metric"] == "eval_top1_accuracy"
+    # both branches, whatever this tiny run gave: a fine-tuned score above / below every zero-shot score
+    trainer, tuned = runs[False].trainer, {k: v.clone() for k, v in runs[False].model.state_dict().items()}
+    assert zero_shot_candidate(trainer, start, {"eval_top1_accuracy": 1.5})["selected"] == "fine-tuned"
+    assert all(torch.equal(trainer.model.state_dict()[k], tuned[k]) for k in tuned)
+    assert zero_shot_candidate(trainer, start, {"eval_top1_accuracy": -0.5})["selected"] == "zero-shot"
+    assert all(torch.equal(trainer.model.state_dict()[k], start[k].to(tuned[k].device)) for k in start)

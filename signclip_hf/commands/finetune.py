@@ -76,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
            choices=UNKNOWN_LABELS)  # fmt: skip
     _field(parser, "--no-augment", "augment", "train on the clips as they are (no PoseAugmentation)", nargs=0,
            const=False)  # fmt: skip
+    _field(parser, "--no-zero-shot-candidate", "keep_zero_shot",
+           "always save the fine-tuned weights (default: the zero-shot classifier it starts from is kept when it "
+           "scores at least as well on the evaluation split)", nargs=0, const=False)  # fmt: skip
     _field(parser, "--no-resume", "resume", "start afresh even if OUTPUT holds checkpoints", nargs=0, const=False)
     cli.add_config(parser, example="lr_scheduler_type=cosine")
 
@@ -91,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(" ".join(str(error).split())) from None
     train, evaluation = load_splits(args.dataset, args.train_split, args.eval_split or None)
     result = finetune(args.model, train, evaluation, options, training_args)
+    selection = result.selection
+    if selection is not None:
+        print(f"checkpoint selection on {selection['metric']}: zero-shot {selection['zero_shot']:.4f}, "
+              f"fine-tuned {selection['fine_tuned']:.4f} -> saved the {selection['selected']} classifier")
     for key, value in result.metrics.items():
         print(f"{key:>28}  {value:.4f}" if isinstance(value, float) else f"{key:>28}  {value}")
     print(f"saved the fine-tuned model and processor to {result.output_dir}")

@@ -13,7 +13,10 @@ signers): label smoothing 0.1 (`TrainingArguments.label_smoothing_factor`, Train
 classifier's logits, normalized by `num_items_in_batch` as the model's own loss) and layer-wise lr decay 0.8
 (`FinetuneArguments.layer_lr_decay`: smaller steps for lower pose layers, `layerwise_learning_rates`).
 `FinetuneArguments.wise_ft_alpha` interpolates the saved weights back toward the zero-shot classifier (WiSE-FT;
-off by default: it lowered top-1 on unseen signers there).
+off by default: it lowered top-1 on unseen signers there). `FinetuneArguments.keep_zero_shot` (on by default)
+makes the zero-shot classifier a candidate checkpoint: `Trainer` picks the best of the fine-tuned checkpoints,
+and the starting point competes with it on the same evaluation split (after a strongly pretrained model,
+fine-tuning on a few signers can only lose on new people).
 """
 
 from __future__ import annotations
@@ -68,6 +71,12 @@ class FinetuneArguments:
     wise_ft_alpha: float = field(
         default=1.0, metadata={"help": "weight-space ensemble with the zero-shot classifier (WiSE-FT): the saved "
                                "weights are zero_shot + alpha * (fine_tuned - zero_shot); 1.0: the fine-tuned model"}
+    )
+
+    keep_zero_shot: bool = field(
+        default=True, metadata={"help": "the zero-shot classifier (the starting weights) competes with the best "
+                                "fine-tuned checkpoint on the evaluation split; the better one is saved (a tie "
+                                "keeps the zero-shot classifier). Needs an evaluation split"}
     )
 
     def __post_init__(self):
@@ -126,6 +135,7 @@ class FinetuneResult:
     metrics: dict[str, float]
     log_history: list[dict]
     trainer: Trainer = field(repr=False)
+    selection: dict | None = None  # `zero_shot_candidate`'s comparison, when `keep_zero_shot` ran
 
 
 def classifier_from_signclip(
@@ -282,10 +292,11 @@ def finetune(
         if skipped:
             logger.warning(f"evaluation clips of glosses absent from the training set are left out: {skipped}")
     classifier = classifier_from_signclip(model, processor, class_names, prompts)
-    # the starting weights, kept only for WiSE-FT
+    # the starting weights, kept only for WiSE-FT and the zero-shot candidate
+    keep_candidate = args.keep_zero_shot and eval_dataset is not None
     zero_shot_state = (
         {name: value.detach().clone() for name, value in classifier.state_dict().items()}
-        if args.wise_ft_alpha != 1.0 else None
+        if args.wise_ft_alpha != 1.0 or keep_candidate else None
     )
     label2id = classifier.config.label2id
     if augmentation is None and args.augment:
@@ -309,17 +320,47 @@ def finetune(
     output_dir = training_args.output_dir
     last = get_last_checkpoint(output_dir) if args.resume and os.path.isdir(output_dir) else None
     trainer.train(resume_from_checkpoint=last)
-    if zero_shot_state is not None:
+    if args.wise_ft_alpha != 1.0:
         fine_tuned = trainer.model.state_dict()
         trainer.model.load_state_dict(weight_space_ensemble(zero_shot_state, fine_tuned, args.wise_ft_alpha))
     metrics = trainer.evaluate() if eval_dataset is not None else {}
+    selection = None
+    if keep_candidate:
+        selection = zero_shot_candidate(trainer, zero_shot_state, metrics)
+        if selection["selected"] == "zero-shot":
+            metrics = selection["zero_shot_metrics"]
     saved = save_for_pipeline(trainer.model, processor, output_dir)
     (saved / "finetune_results.json").write_text(
         json.dumps({"metrics": metrics, "finetune_arguments": asdict(args),
                     "training_arguments": training_args.to_dict(), "class_names": class_names,
-                    "skipped_eval_labels": skipped}, indent=2)
+                    "skipped_eval_labels": skipped,
+                    "checkpoint_selection": {k: v for k, v in selection.items() if k != "zero_shot_metrics"}
+                    if selection else None}, indent=2)
     )
-    return FinetuneResult(trainer.model, saved, metrics, trainer.state.log_history, trainer)
+    return FinetuneResult(trainer.model, saved, metrics, trainer.state.log_history, trainer, selection)
+
+
+def zero_shot_candidate(trainer: Trainer, zero_shot_state: dict[str, torch.Tensor], metrics: dict) -> dict:
+    """Compare the fine-tuned model in `trainer` (its evaluation `metrics`) with the zero-shot classifier it
+    started from (`zero_shot_state`) on the same evaluation split and `metric_for_best_model`; load the winner
+    into `trainer.model` (a tie keeps the zero-shot classifier: the same score with no fitting to the training
+    signers). Returns {"selected": "zero-shot" | "fine-tuned", "metric", "zero_shot", "fine_tuned",
+    "zero_shot_metrics"}."""
+    args = trainer.args
+    name = args.metric_for_best_model or "loss"
+    key = name if name.startswith("eval_") else f"eval_{name}"
+    fine_tuned_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+    trainer.model.load_state_dict(zero_shot_state)
+    zero_shot_metrics = trainer.evaluate(metric_key_prefix="eval")
+    zero, tuned = zero_shot_metrics[key], metrics[key]
+    greater = args.greater_is_better if args.greater_is_better is not None else not name.endswith("loss")
+    better = zero >= tuned if greater else zero <= tuned
+    if not better:
+        trainer.model.load_state_dict(fine_tuned_state)
+    selected = "zero-shot" if better else "fine-tuned"
+    logger.info(f"checkpoint selection on {key}: zero-shot {zero:.4f}, fine-tuned {tuned:.4f} -> {selected}")
+    return {"selected": selected, "metric": key, "zero_shot": zero, "fine_tuned": tuned,
+            "zero_shot_metrics": zero_shot_metrics}
 
 
 def finetune_arguments(
@@ -349,4 +390,5 @@ __all__ = [
     "training_defaults",
     "weight_space_ensemble",
     "without_evaluation",
+    "zero_shot_candidate",
 ]
