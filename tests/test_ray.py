@@ -4,8 +4,8 @@ Each class starts and stops its own Ray (`ray.init(num_cpus=2)`, then `ray.clust
 nodes of one CPU each). Every job is compared with the single-machine command on the same inputs: the same
 `.pose` bytes and errors table, the same dataset rows and skipped files, the same Parquet embeddings (and
 equal to `embed_dataset`, <= 1e-6), the same spotting JSON. Fault tolerance: a Ray Data actor killed with
-SIGKILL mid-job (embed, build-dataset, spot, video-to-pose), and a worker node removed mid-job (embed,
-build-dataset): the job finishes with every row / file exactly once, equal to the undisturbed single-machine
+SIGKILL mid-job (embed, build-dataset, spot, video-to-pose), and a worker node removed mid-job (the same
+four): the job finishes with every row / file exactly once, equal to the undisturbed single-machine
 run. Each fault waits for the job's first output and checks that outputs were still missing after it.
 """
 
@@ -145,6 +145,35 @@ def _short_clip(source: Path, target: Path, frames: int = 12) -> None:
     capture.release()
 
 
+def _videos(tmp_path: Path) -> Path:
+    """Three videos (two in a subfolder; 12, 8 and all frames of the test video) and a text file named .mp4."""
+    videos = tmp_path / "videos"
+    (videos / "b").mkdir(parents=True)
+    shutil.copy(TEST_VIDEO, videos / "b" / "c.mp4")
+    _short_clip(TEST_VIDEO, videos / "b" / "d.mp4")
+    _short_clip(TEST_VIDEO, videos / "a.mp4", frames=8)
+    (videos / "text.mp4").write_text("not a video\n")
+    return videos
+
+
+# the JSON files `spot` writes for `_recordings`: 27, so that the job still runs when a fault strikes
+RECORDINGS = sorted(["deep/rec2.json", *(f"more/{i:02d}.json" for i in range(24)), "rec0.json", "rec1.json"])
+
+
+def _recordings(tmp_path: Path) -> Path:
+    """27 gesture clips as recordings (some in subfolders) and a file that is not a pose."""
+    recordings = tmp_path / "recordings"
+    (recordings / "deep").mkdir(parents=True)
+    clips = ["signer07/hello/000.pose", "signer12/thank_you/001.pose", "signer12/i_love_you/002.pose"]
+    for i, clip in enumerate(clips):
+        shutil.copy(GESTURES_DIR / clip, recordings / ("deep" if i == 2 else "") / f"rec{i}.pose")
+    (recordings / "bad.pose").write_bytes(b"not a pose")
+    (recordings / "more").mkdir()
+    for i, clip in enumerate(sorted(GESTURES_DIR.glob("signer*/*/*.pose"))[::5][:24]):
+        shutil.copy(clip, recordings / "more" / f"{i:02d}.pose")
+    return recordings
+
+
 def _wait_for_parts(folder: Path, count: int, timeout: float = 120) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -254,12 +283,7 @@ class TestLocalRay:
     def test_video_to_pose_is_byte_identical_and_resumes(self, tmp_path, capsys):
         """Three videos (two in a subfolder) and a bad one, an actor SIGKILLed mid-job: same `.pose` bytes and
         errors table as one machine; a rerun skips the finished ones."""
-        videos = tmp_path / "videos"
-        (videos / "b").mkdir(parents=True)
-        shutil.copy(TEST_VIDEO, videos / "b" / "c.mp4")
-        _short_clip(TEST_VIDEO, videos / "b" / "d.mp4")
-        _short_clip(TEST_VIDEO, videos / "a.mp4", frames=8)
-        (videos / "text.mp4").write_text("not a video\n")
+        videos = _videos(tmp_path)
         assert cli_main(["video-to-pose", str(videos), "--output", str(tmp_path / "one")]) == 1
         # 3 videos on 2 actors: when the first .pose lands, another video is still being converted
         thread, outcome = _run_in_thread(cli_main, ["video-to-pose", str(videos), "--output", str(tmp_path / "ray"), "--ray"])
@@ -298,29 +322,19 @@ class TestLocalRay:
     def test_spot_folder_one_result_per_recording_and_resumes(self, workspace, tmp_path, capsys):
         """`spot FOLDER --ray` with an actor SIGKILLed mid-job: one JSON per recording, equal to the
         single-machine folder run; resumable."""
-        recordings = tmp_path / "recordings"
-        (recordings / "deep").mkdir(parents=True)
-        clips = ["signer07/hello/000.pose", "signer12/thank_you/001.pose", "signer12/i_love_you/002.pose"]
-        for i, clip in enumerate(clips):
-            shutil.copy(GESTURES_DIR / clip, recordings / ("deep" if i == 2 else "") / f"rec{i}.pose")
-        (recordings / "bad.pose").write_bytes(b"not a pose")
-        (recordings / "more").mkdir()
-        more = sorted(GESTURES_DIR.glob("signer*/*/*.pose"))[::5][:24]  # 24 more: the job still runs at the kill
-        for i, clip in enumerate(more):
-            shutil.copy(clip, recordings / "more" / f"{i:02d}.pose")
+        recordings = _recordings(tmp_path)
         common = [str(workspace["model"]), str(recordings), "--query", "hello", "--query", "thank you",
                   "--windows", "4,8", "--stride", "2"]  # fmt: skip
         assert cli_main(["spot", *common, "--output", str(tmp_path / "one")]) == 1
         thread, outcome = _run_in_thread(cli_main, ["spot", *common, "--output", str(tmp_path / "ray"), "--ray"])
-        total = 3 + len(more)
+        total = len(RECORDINGS)
         try:
             _fault_mid_job(thread, outcome, lambda: _count(tmp_path / "ray", "**/*.json"), total, _kill_an_actor)
         finally:
             thread.join(240)
         assert not thread.is_alive() and outcome == {"result": 1}, outcome
         one, on_ray = _files(tmp_path / "one"), _files(tmp_path / "ray")
-        names = ["deep/rec2.json", *(f"more/{i:02d}.json" for i in range(len(more))), "rec0.json", "rec1.json"]
-        assert sorted(one) == names + ["spot_errors.tsv"] and len(more) == 24
+        assert sorted(one) == [*RECORDINGS, "spot_errors.tsv"] and len(RECORDINGS) == 27
         assert one == on_ray and "bad.pose" in one["spot_errors.tsv"].decode()
         (tmp_path / "ray" / "rec1.json").unlink()
         capsys.readouterr()
@@ -399,6 +413,42 @@ class TestTwoNodes:
         assert done < 30, "the job finished before the node was lost"
         _wait_for_alive_nodes(1)
         _assert_same_embeddings(output, workspace["embeddings"])
+
+    def test_video_to_pose_and_spot_survive_a_lost_worker_node(self, cluster, workspace, tmp_path):
+        """The worker raylet is killed mid-`video-to-pose`, then (a new worker added) mid-`spot FOLDER`: each
+        job ends on the head node with the single-machine files."""
+        from signclip_hf.cluster.runtime import RayConfig
+        from signclip_hf.cluster.spot import spot_folder
+        from signclip_hf.cluster.video import convert_folder_ray
+        from signclip_hf.spotting.spot import SpottingConfig
+        from signclip_hf.video import convert_folder
+
+        two_raylets, worker = cluster
+        videos, recordings = _videos(tmp_path), _recordings(tmp_path)
+        convert_folder(videos, tmp_path / "poses-one")
+        queries, config = ["hello", "thank you"], SpottingConfig(windows=(4, 8), stride=2)
+        spot_folder(workspace["model"], recordings, tmp_path / "spots-one", queries, config)
+        jobs = [
+            (convert_folder_ray, (videos, tmp_path / "poses-two", RayConfig(workers=2)), "poses", "**/*.pose", 3),
+            (spot_folder, (workspace["model"], recordings, tmp_path / "spots-two", queries, config, RayConfig(workers=2)),
+             "spots", "**/*.json", len(RECORDINGS)),
+        ]  # fmt: skip
+        for run, job, name, pattern, total in jobs:
+            if not two_raylets.worker_nodes:  # lost by the job before
+                worker = two_raylets.add_node(num_cpus=1)
+                two_raylets.wait_for_nodes()
+                _wait_for_alive_nodes(2)
+            thread, outcome = _run_in_thread(run, *job)
+            lose_worker = lambda: two_raylets.remove_node(worker, allow_graceful=False)  # noqa: E731
+            try:
+                _fault_mid_job(thread, outcome, lambda: _count(tmp_path / f"{name}-two", pattern), total, lose_worker)
+            finally:
+                thread.join(240)
+            assert not thread.is_alive() and "error" not in outcome, outcome
+            _wait_for_alive_nodes(1)
+            assert _files(tmp_path / f"{name}-two") == _files(tmp_path / f"{name}-one"), name
+        assert sorted(_files(tmp_path / "spots-two")) == [*RECORDINGS, "spot_errors.tsv"]
+        assert sorted(_files(tmp_path / "poses-two")) == ["a.pose", "b/c.pose", "b/d.pose", "video_errors.tsv"]
 
 
 def _wait_for_alive_nodes(count: int, timeout: float = 60) -> None:
