@@ -1,8 +1,10 @@
 """Make a long recording with known answers: real clips of one signer joined by pauses (for `spot`).
 
 Clips of different glosses are picked from a .pose folder with a metadata.csv (file,label,signer, as for
-`build-dataset`) and joined with pauses of missing frames (the person out of view) or of the last frame
-held still. Writes the .pose (`--output`) and a ground-truth JSON next to it (same name, .json).
+`build-dataset`) and joined with pauses of missing frames (the person out of view) or of the next clip's first
+frame held still, and with `--transition-frames`, transitions: the pose interpolated linearly from one clip's
+last frame to the next clip's first, as the hands travel between signs. Writes the .pose (`--output`) and a
+ground-truth JSON next to it (same name, .json); the signs' spans there exclude pauses and transitions.
 """
 
 from __future__ import annotations
@@ -29,11 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pause",
         choices=PAUSES,
         default="missing",
-        help="pause frames: missing (out of view) or the last frame held still",
+        help="pause frames: missing (out of view) or a frame held still",
     )
     parser.add_argument(
         "--pause-frames", type=_frame_range, default=(5, 15), metavar="MIN,MAX", help="pause length range in frames"
     )
+    parser.add_argument(
+        "--transition-frames", type=_frame_range, default=(0, 0), metavar="MIN,MAX",
+        help="frames of linear movement from one clip's last pose to the next clip's first (0,0: none)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the clip choice and the pauses")
     cli.add_output(parser, help=".pose file to write (the ground truth goes next to it, .json)", metavar="FILE")
 
@@ -44,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from ..spotting.synthetic import make_recording
 
     truth = make_recording(
-        args.root, args.signer, args.output, args.signs, tuple(args.pause_frames), args.pause, args.seed
+        args.root, args.signer, args.output, args.signs, tuple(args.pause_frames), args.pause, args.seed,
+        tuple(args.transition_frames),
     )
     print(
         f"{args.output}: {len(truth['signs'])} signs, {truth['frames']} frames; truth in {Path(args.output).with_suffix('.json')}"
