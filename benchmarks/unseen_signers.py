@@ -76,6 +76,7 @@ def package_defaults() -> Recipe:
 
     spec, tuning, training = ModelSpec(), FinetuneArguments(), training_defaults()
     return Recipe(
+        pretrain_epochs=10,  # 5 -> 10: zero-shot 0.802 -> 0.833 over 3 seeds (README); the package itself trains 25
         pretrain_augmentation=DataConfig().augmentation, finetune_lr=training["learning_rate"],
         finetune_augment=tuning.augment, label_smoothing=training.get("label_smoothing_factor", 0.0),
         layer_lr_decay=tuning.layer_lr_decay, wise_ft_alpha=tuning.wise_ft_alpha, keep_zero_shot=tuning.keep_zero_shot,
