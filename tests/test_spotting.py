@@ -268,13 +268,14 @@ def test_cli_spot_writes_every_output(model_dir, recording, tmp_path, capsys):
     code = main([
         "spot", str(model_dir), str(path), "--query", "hello", "--query", "thank you",
         "--windows", "12,20", "--stride", "4", "--top-k", "2", "--batch-size", "5",
-        "--output", str(out / "r.json"), "--eaf", str(out / "r.eaf"), "--srt", str(out / "r.srt"),
+        "--normalize", "zscore", "--merge", "overlap", "--output", str(out / "r.json"), "--eaf", str(out / "r.eaf"), "--srt", str(out / "r.srt"),
         "--vtt", str(out / "r.vtt"), "--plot", str(out / "r.png"),
     ])  # fmt: skip
     assert code == 0
     written = json.loads((out / "r.json").read_text())
     assert written["frames"] == truth["frames"] and written["queries"] == ["hello", "thank you"]
     assert len(written["detections"]) == 4 and written["config"]["windows"] == [12, 20]
+    assert (written["config"]["normalize"], written["config"]["merge"]) == ("zscore", "overlap")
     assert (out / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert all((out / f"r.{ext}").stat().st_size > 0 for ext in ("eaf", "srt", "vtt"))
     # segment mode from the SRT just written
@@ -286,3 +287,52 @@ def test_cli_spot_writes_every_output(model_dir, recording, tmp_path, capsys):
               "--output", str(out / "bad.json")])  # fmt: skip
     assert exit_info.value.code == 2
     assert "unknown sign language tag <xyz>" in capsys.readouterr().err
+
+
+def test_zscore_makes_sizes_comparable_and_overlap_merges_nested_peaks():
+    from signclip_hf.spotting.peaks import normalize_curves
+
+    starts = np.arange(0, 100, 4)
+    rng = np.random.default_rng(0)
+    # 16-frame windows score high everywhere (offset 10); the 32-frame curve has the sharper peak at start 40
+    short = 10 + 0.1 * rng.standard_normal((len(starts), 1))
+    short[10] = 10.5
+    long = 0.1 * rng.standard_normal((len(starts) - 4, 1))
+    long[9] = 1.0
+    curves = [ScoreCurve(16, starts, short), ScoreCurve(32, starts[:-4], long)]
+    normalized = normalize_curves(curves, "zscore")
+    for curve in normalized:
+        np.testing.assert_allclose([curve.scores.mean(), curve.scores.std()], [0, 1], atol=1e-9)
+    raw = find_detections(curves, ["a"], 25.0, top_k=1)
+    assert (raw[0].window, raw[0].start_frame) == (16, 40)  # the raw offset decides
+    best = find_detections(curves, ["a"], 25.0, top_k=1, normalize="zscore")
+    assert (best[0].window, best[0].start_frame) == (32, 36)  # the sharper peak wins once standardized
+    # the 16-frame peak [40, 56) lies inside the 32-frame one [36, 68): IoU 0.5 survives IoU-NMS at 0.6,
+    # intersection over the shorter span (1.0) merges it
+    iou = find_detections(curves, ["a"], 25.0, top_k=None, threshold=1.0, nms_iou=0.6, normalize="zscore")
+    merged = find_detections(
+        curves, ["a"], 25.0, top_k=None, threshold=1.0, nms_iou=0.6, normalize="zscore", merge="overlap"
+    )
+    assert {(d.start_frame, d.window) for d in iou} == {(36, 32), (40, 16)}
+    assert [(d.start_frame, d.window) for d in merged] == [(36, 32)]
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        SpottingConfig(normalize="softmax")
+    with pytest.raises(ValueError, match="merge must be one of"):
+        SpottingConfig(merge="union")
+
+
+def test_transitions_interpolate_between_clips_and_stay_out_of_the_truth(tmp_path):
+    truth = make_recording(
+        GESTURES_DIR, "signer12", tmp_path / "t.pose", signs=3, pause_frames=(0, 0), transition_frames=(6, 6), seed=1
+    )
+    pose = Pose.read((tmp_path / "t.pose").read_bytes())
+    data, confidence = pose.body.data.data, np.asarray(pose.body.confidence)
+    for a, b in itertools.pairwise(truth["signs"]):
+        assert b["start_frame"] - a["end_frame"] == 6  # the transition lies between the two signs' spans
+        first, last = data[a["end_frame"] - 1], data[b["start_frame"]]
+        seen = (confidence[a["end_frame"] - 1] > 0) & (confidence[b["start_frame"]] > 0)
+        expected = first + (np.arange(1, 7) / 7)[:, None, None, None] * (last - first)
+        moving = data[a["end_frame"] : b["start_frame"]]
+        np.testing.assert_allclose(moving[:, seen], expected[:, seen], atol=1e-4)
+        assert not confidence[a["end_frame"] : b["start_frame"]][:, ~seen].any()
+    assert truth["transition_frames"] == [6, 6] and truth["frames"] == 3 * 30 + 2 * 6

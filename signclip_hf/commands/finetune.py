@@ -77,8 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _field(parser, "--no-augment", "augment", "train on the clips as they are (no PoseAugmentation)", nargs=0,
            const=False)  # fmt: skip
     _field(parser, "--no-zero-shot-candidate", "keep_zero_shot",
-           "always save the fine-tuned weights (default: the zero-shot classifier it starts from is kept when it "
-           "scores at least as well on the evaluation split)", nargs=0, const=False)  # fmt: skip
+           "always save the fine-tuned weights; without it the zero-shot classifier it starts from is saved "
+           "instead when it scores at least as well on the evaluation split", nargs=0, const=False)  # fmt: skip
     _field(parser, "--no-resume", "resume", "start afresh even if OUTPUT holds checkpoints", nargs=0, const=False)
     cli.add_config(parser, example="lr_scheduler_type=cosine")
 

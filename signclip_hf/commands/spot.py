@@ -26,6 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--nms-iou", type=float, default=0.3, metavar="IOU", help="suppress peaks overlapping a better one by this IoU"
     )
+    parser.add_argument(
+        "--normalize", choices=("none", "zscore"), default="none",
+        help="zscore: standardize each window size's scores per query over the recording (sizes compete fairly; "
+        "--threshold and scores in standard deviations); none: raw scores",
+    )  # fmt: skip
+    parser.add_argument(
+        "--merge", choices=("iou", "overlap"), default="iou",
+        help="suppression across sizes: iou, or overlap (intersection over the shorter span: nested peaks -> one)",
+    )  # fmt: skip
     cli.add_batch_size(parser, default=64, help="windows per pose-tower forward (bounds memory)")
     parser.add_argument(
         "--segments", default=None, metavar="FILE", help="score these spans instead of sliding windows (.srt/.vtt/.eaf)"
@@ -66,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         top_k=args.top_k or None,
         threshold=args.threshold,
         nms_iou=args.nms_iou,
+        normalize=args.normalize,
+        merge=args.merge,
         batch_size=args.batch_size,
         spoken_language=args.spoken_language,
         sign_language=args.sign_language,

@@ -57,10 +57,44 @@ def local_maxima(values: np.ndarray) -> np.ndarray:
     return np.flatnonzero(left & right)
 
 
+NORMALIZATIONS = ("none", "zscore")
+MERGES = ("iou", "overlap")
+
+
+def normalize_curves(curves: Sequence[ScoreCurve], method: str = "none", pooled: bool = False) -> list[ScoreCurve]:
+    """Scores made comparable across window sizes: `"zscore"` standardizes each (window size, query) curve
+    over the recording's windows (mean 0, std 1), so that the typical score level of a size (short windows
+    score differently from long ones) no longer decides which size wins; `"none"` keeps the raw scores.
+    `pooled=True` (given segments: few spans of each length) standardizes each query over all curves together."""
+    if method not in NORMALIZATIONS:
+        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {method!r}")
+    if method == "none" or not curves:
+        return list(curves)
+    groups = [np.concatenate([c.scores for c in curves]).astype(np.float64)] if pooled else None
+    normalized = []
+    for curve in curves:
+        scores = np.asarray(curve.scores, dtype=np.float64)
+        reference = groups[0] if pooled else scores
+        spread = reference.std(axis=0) if len(reference) > 1 else np.ones(reference.shape[1:])
+        spread = np.where(spread > 1e-12, spread, 1.0)  # a flat curve stays flat (at 0)
+        normalized.append(ScoreCurve(curve.size, curve.starts, (scores - reference.mean(axis=0)) / spread))
+    return normalized
+
+
 def non_max_suppression(
-    starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int | None = None
+    starts: np.ndarray,
+    ends: np.ndarray,
+    scores: np.ndarray,
+    iou_threshold: float,
+    top_k: int | None = None,
+    measure: str = "iou",
 ) -> np.ndarray:
-    """Greedy NMS: indices kept, best first; an interval whose IoU with a kept one is >= `iou_threshold` goes."""
+    """Greedy NMS: indices kept, best first; an interval whose overlap with a kept one is >= `iou_threshold`
+    goes. `measure="iou"`: intersection over union; `"overlap"`: intersection over the shorter interval, so a
+    short window inside a kept long one (or a long one around a kept short one) is merged into it whatever
+    their sizes (a cluster of overlapping peaks of different sizes gives one detection)."""
+    if measure not in MERGES:
+        raise ValueError(f"merge must be one of {MERGES}, got {measure!r}")
     order = np.lexsort((starts, -scores))
     starts, ends = starts[order].astype(np.float64), ends[order].astype(np.float64)
     alive = np.ones(len(order), dtype=bool)
@@ -71,7 +105,12 @@ def non_max_suppression(
         kept.append(int(order[i]))
         if top_k is not None and len(kept) >= top_k:
             break
-        alive[i + 1 :] &= temporal_iou(starts[i], ends[i], starts[i + 1 :], ends[i + 1 :]) < iou_threshold
+        if measure == "iou":
+            overlap = temporal_iou(starts[i], ends[i], starts[i + 1 :], ends[i + 1 :])
+        else:
+            inter = np.clip(np.minimum(ends[i], ends[i + 1 :]) - np.maximum(starts[i], starts[i + 1 :]), 0, None)
+            overlap = inter / np.minimum(ends[i] - starts[i], ends[i + 1 :] - starts[i + 1 :])
+        alive[i + 1 :] &= overlap < iou_threshold
     return np.asarray(kept, dtype=np.int64)
 
 
@@ -83,12 +122,16 @@ def find_detections(
     threshold: float | None = None,
     nms_iou: float = 0.3,
     local_peaks: bool = True,
+    normalize: str = "none",
+    merge: str = "iou",
 ) -> list[Detection]:
-    """Per query: the local maxima of each window size's curve, above `threshold`, suppressed across sizes.
+    """Per query: the local maxima of each window size's curve (scores normalized by `normalize_curves`),
+    above `threshold` (on the normalized scale), suppressed across sizes (`non_max_suppression`, `merge`).
 
     With `local_peaks=False` every scored span is a candidate (given segments, not a sliding curve).
     Detections are ordered by query (as given), then by score (best first).
     """
+    curves = normalize_curves(curves, normalize, pooled=not local_peaks)
     detections = []
     for q, query in enumerate(queries):
         starts, sizes, scores = [], [], []
@@ -101,10 +144,20 @@ def find_detections(
         if threshold is not None:
             above = scores >= threshold
             starts, sizes, scores = starts[above], sizes[above], scores[above]
-        for i in non_max_suppression(starts, starts + sizes, scores, nms_iou, top_k):
+        for i in non_max_suppression(starts, starts + sizes, scores, nms_iou, top_k, merge):
             start, end = int(starts[i]), int(starts[i] + sizes[i])
             detections.append(Detection(query, start, end, start / fps, end / fps, float(scores[i]), int(sizes[i])))
     return detections
 
 
-__all__ = ["Detection", "ScoreCurve", "find_detections", "local_maxima", "non_max_suppression", "temporal_iou"]
+__all__ = [
+    "MERGES",
+    "NORMALIZATIONS",
+    "Detection",
+    "ScoreCurve",
+    "find_detections",
+    "local_maxima",
+    "non_max_suppression",
+    "normalize_curves",
+    "temporal_iou",
+]

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from ..embedding import embed_texts
 from ..modeling import DegeneratePoseError, SignCLIPProcessor, format_prompt
 from ..modeling.prompts_signclip import check_texts
-from .peaks import Detection, ScoreCurve, find_detections
+from .peaks import MERGES, NORMALIZATIONS, Detection, ScoreCurve, find_detections
 from .windows import (
     Recording,
     RecordingTooShortError,
@@ -44,6 +44,11 @@ class SpottingConfig:
         nms_iou: a peak overlapping a better one of the same query by IoU >= this is dropped (across sizes).
         batch_size: windows per pose-tower forward (bounds memory).
         spoken_language, sign_language: the prompt tags, `"<en> <ase> {query}"`.
+        normalize: `"none"` (raw scores) or `"zscore"` (each window size's curve standardized per query over
+            the recording, so sizes compete on equal terms; `threshold` and detection scores are then in
+            standard deviations; given segments are standardized per query over all the segments).
+        merge: how peaks suppress each other across sizes: `"iou"` (IoU >= `nms_iou`) or `"overlap"`
+            (intersection over the shorter span >= `nms_iou`: nested peaks of different sizes become one).
     """
 
     windows: tuple[int, ...] = (16, 32, 48)
@@ -54,6 +59,8 @@ class SpottingConfig:
     batch_size: int = 64
     spoken_language: str = "en"
     sign_language: str = "ase"
+    normalize: str = "none"
+    merge: str = "iou"
 
     def __post_init__(self):
         self.windows = tuple(sorted({int(w) for w in self.windows}))
@@ -65,6 +72,10 @@ class SpottingConfig:
             raise ValueError(f"top_k must be >= 1 (or None for all), got {self.top_k}")
         if not 0 < self.nms_iou <= 1:
             raise ValueError(f"nms_iou must be in (0, 1], got {self.nms_iou}")
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.merge not in MERGES:
+            raise ValueError(f"merge must be one of {MERGES}, got {self.merge!r}")
         if self.threshold is not None and not np.isfinite(self.threshold):
             raise ValueError(f"threshold must be a finite number, got {self.threshold}")
 
@@ -98,9 +109,19 @@ class SpottingResult:
     def duration(self) -> float:
         return self.num_frames / self.fps
 
-    def redetect(self, top_k: int | None = 5, threshold: float | None = None, nms_iou: float = 0.3) -> list[Detection]:
-        """Peaks again with other settings, without re-embedding."""
-        return find_detections(self.curves, self.queries, self.fps, top_k, threshold, nms_iou, self.segments is None)
+    def redetect(
+        self,
+        top_k: int | None = 5,
+        threshold: float | None = None,
+        nms_iou: float = 0.3,
+        normalize: str | None = None,
+        merge: str | None = None,
+    ) -> list[Detection]:
+        """Peaks again with other settings, without re-embedding (`normalize`, `merge`: the config's by default)."""
+        return find_detections(
+            self.curves, self.queries, self.fps, top_k, threshold, nms_iou, self.segments is None,
+            normalize or self.config.normalize, merge or self.config.merge,
+        )  # fmt: skip
 
     def to_dict(self) -> dict:
         return {
@@ -180,6 +201,8 @@ def spot(
             config.threshold,
             config.nms_iou,
             local_peaks=segments is None,
+            normalize=config.normalize,
+            merge=config.merge,
         ),
         config=config,
         skipped_windows=skipped,
