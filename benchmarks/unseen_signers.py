@@ -276,10 +276,10 @@ def evaluate_fold(model_dir: str, train: Dataset, validation: Dataset, test: Dat
     fine_tuned = {name: value.clone() for name, value in tuned.model.state_dict().items()}
     # as `finetune(keep_zero_shot=True)`: the zero-shot classifier competes on the validation signers
     selection = zero_shot_candidate(tuned.trainer, zero_shot, tuned.metrics)
-    selected = zero_shot if selection["selected"] == "zero-shot" else fine_tuned
-    variants = {"fine-tuned": (recipe.wise_ft_alpha, selected if recipe.keep_zero_shot else fine_tuned),
-                NO_CANDIDATE if recipe.keep_zero_shot else WITH_CANDIDATE:
-                    (recipe.wise_ft_alpha, fine_tuned if recipe.keep_zero_shot else selected),
+    end_of = {True: zero_shot if selection["selected"] == "zero-shot" else fine_tuned, False: fine_tuned}
+    other = NO_CANDIDATE if recipe.keep_zero_shot else WITH_CANDIDATE  # the other choice, from the same run
+    variants = {"fine-tuned": (recipe.wise_ft_alpha, end_of[recipe.keep_zero_shot]),
+                other: (recipe.wise_ft_alpha, end_of[not recipe.keep_zero_shot]),
                 **{wise_method(alpha): (alpha, fine_tuned) for alpha in wise_alphas}}
     # the share of runs whose zero-shot classifier won (a row of its own; keyed by the fold's validation signers)
     held = "+".join(sorted(set(validation["signer"])))

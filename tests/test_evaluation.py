@@ -491,3 +491,12 @@ def test_zero_shot_classifier_competes_with_the_best_fine_tuned_checkpoint(model
     assert all(torch.equal(trainer.model.state_dict()[k], tuned[k]) for k in tuned)
     assert zero_shot_candidate(trainer, start, {"eval_top1_accuracy": -0.5})["selected"] == "zero-shot"
     assert all(torch.equal(trainer.model.state_dict()[k], start[k].to(tuned[k].device)) for k in start)
+    # without an `eval_on_start` entry in the log the zero-shot classifier is evaluated: the same score
+    trainer.model.load_state_dict(tuned)
+    logged, trainer.state.log_history = trainer.state.log_history, []
+    try:
+        evaluated = zero_shot_candidate(trainer, start, {"eval_top1_accuracy": 1.5})
+    finally:
+        trainer.state.log_history = logged
+    assert evaluated["selected"] == "fine-tuned" and evaluated["zero_shot"] == pytest.approx(selection["zero_shot"])
+    assert all(torch.equal(trainer.model.state_dict()[k], tuned[k]) for k in tuned)

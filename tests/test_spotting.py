@@ -315,6 +315,11 @@ def test_zscore_makes_sizes_comparable_and_overlap_merges_nested_peaks():
     )
     assert {(d.start_frame, d.window) for d in iou} == {(36, 32), (40, 16)}
     assert [(d.start_frame, d.window) for d in merged] == [(36, 32)]
+    from signclip_hf.cli import command_parser
+    from signclip_hf.spotting.peaks import MERGES, NORMALIZATIONS
+
+    choices = {a.dest: tuple(a.choices) for a in command_parser("spot")[0]._actions if a.dest in ("normalize", "merge")}
+    assert choices == {"normalize": NORMALIZATIONS, "merge": MERGES}  # the CLI's literal choices (a light import)
     with pytest.raises(ValueError, match="normalize must be one of"):
         SpottingConfig(normalize="softmax")
     with pytest.raises(ValueError, match="merge must be one of"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import tempfile
 import uuid
 from typing import Iterator
@@ -70,7 +71,7 @@ def staged_output(path: str) -> Iterator[str]:
 def _make_parent(fs, remote: str) -> None:
     """The folder of `remote`: object stores need none (a no-op there); filesystems with real folders
     (a mount behind `local://`, HDFS, SFTP, ...) refuse to write into a missing one."""
-    parent = remote.rsplit("/", 1)[0] if "/" in remote.strip("/") else ""
+    parent = posixpath.dirname(remote.rstrip("/"))
     if parent:
         fs.makedirs(parent, exist_ok=True)
 

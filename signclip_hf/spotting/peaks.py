@@ -57,8 +57,16 @@ def local_maxima(values: np.ndarray) -> np.ndarray:
     return np.flatnonzero(left & right)
 
 
+def temporal_overlap(start: float, end: float, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Intersection of [start, end) with each [starts, ends) over the shorter of the two: 1 when one lies inside
+    the other, whatever their lengths."""
+    inter = np.clip(np.minimum(end, ends) - np.maximum(start, starts), 0, None)
+    return inter / np.minimum(end - start, ends - starts)
+
+
 NORMALIZATIONS = ("none", "zscore")
-MERGES = ("iou", "overlap")
+OVERLAPS = {"iou": temporal_iou, "overlap": temporal_overlap}  # how `non_max_suppression` measures overlap
+MERGES = tuple(OVERLAPS)
 
 
 def normalize_curves(curves: Sequence[ScoreCurve], method: str = "none", pooled: bool = False) -> list[ScoreCurve]:
@@ -70,11 +78,11 @@ def normalize_curves(curves: Sequence[ScoreCurve], method: str = "none", pooled:
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {method!r}")
     if method == "none" or not curves:
         return list(curves)
-    groups = [np.concatenate([c.scores for c in curves]).astype(np.float64)] if pooled else None
+    everything = np.concatenate([c.scores for c in curves]).astype(np.float64) if pooled else None
     normalized = []
     for curve in curves:
         scores = np.asarray(curve.scores, dtype=np.float64)
-        reference = groups[0] if pooled else scores
+        reference = everything if pooled else scores
         spread = reference.std(axis=0) if len(reference) > 1 else np.ones(reference.shape[1:])
         spread = np.where(spread > 1e-12, spread, 1.0)  # a flat curve stays flat (at 0)
         normalized.append(ScoreCurve(curve.size, curve.starts, (scores - reference.mean(axis=0)) / spread))
@@ -105,12 +113,7 @@ def non_max_suppression(
         kept.append(int(order[i]))
         if top_k is not None and len(kept) >= top_k:
             break
-        if measure == "iou":
-            overlap = temporal_iou(starts[i], ends[i], starts[i + 1 :], ends[i + 1 :])
-        else:
-            inter = np.clip(np.minimum(ends[i], ends[i + 1 :]) - np.maximum(starts[i], starts[i + 1 :]), 0, None)
-            overlap = inter / np.minimum(ends[i] - starts[i], ends[i + 1 :] - starts[i + 1 :])
-        alive[i + 1 :] &= overlap < iou_threshold
+        alive[i + 1 :] &= OVERLAPS[measure](starts[i], ends[i], starts[i + 1 :], ends[i + 1 :]) < iou_threshold
     return np.asarray(kept, dtype=np.int64)
 
 
@@ -160,4 +163,5 @@ __all__ = [
     "non_max_suppression",
     "normalize_curves",
     "temporal_iou",
+    "temporal_overlap",
 ]

@@ -16,7 +16,7 @@ classifier's logits, normalized by `num_items_in_batch` as the model's own loss)
 off by default: it lowered top-1 on unseen signers there). `FinetuneArguments.keep_zero_shot` (on by default)
 makes the zero-shot classifier a candidate checkpoint: `Trainer` picks the best of the fine-tuned checkpoints,
 and the starting point competes with it on the same evaluation split (after a strongly pretrained model,
-fine-tuning on a few signers can only lose on new people).
+fine-tuning on a few signers can lose on new people).
 """
 
 from __future__ import annotations
@@ -344,20 +344,25 @@ def zero_shot_candidate(trainer: Trainer, zero_shot_state: dict[str, torch.Tenso
     """Compare the fine-tuned model in `trainer` (its evaluation `metrics`) with the zero-shot classifier it
     started from (`zero_shot_state`) on the same evaluation split and `metric_for_best_model`; load the winner
     into `trainer.model` (a tie keeps the zero-shot classifier: the same score with no fitting to the training
-    signers). Returns {"selected": "zero-shot" | "fine-tuned", "metric", "zero_shot", "fine_tuned",
-    "zero_shot_metrics"}."""
+    signers). The zero-shot score is the `eval_on_start` evaluation (step 0) of the log when there is one,
+    else the classifier is evaluated here. Returns {"selected": "zero-shot" | "fine-tuned", "metric",
+    "zero_shot", "fine_tuned", "zero_shot_metrics"}."""
     args = trainer.args
     name = args.metric_for_best_model or "loss"
     key = name if name.startswith("eval_") else f"eval_{name}"
-    fine_tuned_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-    trainer.model.load_state_dict(zero_shot_state)
-    zero_shot_metrics = trainer.evaluate(metric_key_prefix="eval")
+    at_start = [h for h in trainer.state.log_history if h.get("step") == 0 and key in h]
+    if at_start:
+        zero_shot_metrics = {k: v for k, v in at_start[0].items() if k.startswith("eval_")}
+    else:
+        fine_tuned_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        trainer.model.load_state_dict(zero_shot_state)
+        zero_shot_metrics = trainer.evaluate(metric_key_prefix="eval")
+        trainer.model.load_state_dict(fine_tuned_state)
     zero, tuned = zero_shot_metrics[key], metrics[key]
     greater = args.greater_is_better if args.greater_is_better is not None else not name.endswith("loss")
-    better = zero >= tuned if greater else zero <= tuned
-    if not better:
-        trainer.model.load_state_dict(fine_tuned_state)
-    selected = "zero-shot" if better else "fine-tuned"
+    selected = "zero-shot" if (zero >= tuned if greater else zero <= tuned) else "fine-tuned"
+    if selected == "zero-shot":
+        trainer.model.load_state_dict(zero_shot_state)
     logger.info(f"checkpoint selection on {key}: zero-shot {zero:.4f}, fine-tuned {tuned:.4f} -> {selected}")
     return {"selected": selected, "metric": key, "zero_shot": zero, "fine_tuned": tuned,
             "zero_shot_metrics": zero_shot_metrics}
